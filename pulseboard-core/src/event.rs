@@ -1,0 +1,155 @@
+//! Incoming events, accepted only through [`NewEvent::parse`].
+
+/// Longest accepted `event_name`, in characters.
+pub const MAX_EVENT_NAME_CHARS: usize = 255;
+/// Longest accepted `event_type`, in characters.
+pub const MAX_EVENT_TYPE_CHARS: usize = 100;
+/// Longest accepted `source`, in characters.
+pub const MAX_SOURCE_CHARS: usize = 100;
+/// Longest accepted `session_id`, in characters.
+pub const MAX_SESSION_ID_CHARS: usize = 255;
+
+/// The fields of an event as a client sent them, before any rule was applied.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawEventFields<'a> {
+    /// Required, non-empty.
+    pub event_name: Option<&'a str>,
+    /// Required, non-empty.
+    pub event_type: Option<&'a str>,
+    /// Optional origin of the event (`"web"`, `"ios"`, …); empty means absent.
+    pub source: Option<&'a str>,
+    /// Optional client session; empty means absent.
+    pub session_id: Option<&'a str>,
+    /// The payload's JSON text exactly as received; `None` when the client sent none.
+    pub payload_json: Option<&'a str>,
+}
+
+/// Why an incoming event was refused. Each variant names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    /// A required field is absent.
+    #[error("field required")]
+    Missing {
+        /// The field's name in the request body.
+        field: &'static str,
+    },
+    /// A required field is an empty (or all-whitespace) string.
+    #[error("{field} must not be empty")]
+    Empty {
+        /// The field's name in the request body.
+        field: &'static str,
+    },
+    /// A field is longer than its limit.
+    #[error("{field} must be at most {max_chars} characters")]
+    TooLong {
+        /// The field's name in the request body.
+        field: &'static str,
+        /// The limit, in characters.
+        max_chars: usize,
+    },
+}
+
+impl FieldError {
+    /// The request-body field this error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Missing { field } | Self::Empty { field } | Self::TooLong { field, .. } => field,
+        }
+    }
+}
+
+/// An event that passed the API's checks and may be stored.
+///
+/// The payload stays JSON text exactly as received: it is stored as-is and judged by the worker
+/// (see [`crate::Processor`]), so an over-large payload is accepted here and rejected there.
+///
+/// ```
+/// use pulseboard_core::{FieldError, NewEvent, RawEventFields};
+///
+/// let ok = NewEvent::parse(RawEventFields {
+///     event_name: Some("page_view"),
+///     event_type: Some("engagement"),
+///     ..Default::default()
+/// })
+/// .unwrap();
+/// assert_eq!(ok.payload_json(), "{}");
+///
+/// let err = NewEvent::parse(RawEventFields { event_type: Some("x"), ..Default::default() });
+/// assert_eq!(err.unwrap_err().field(), "event_name");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    event_name: String,
+    event_type: String,
+    source: Option<String>,
+    session_id: Option<String>,
+    payload_json: String,
+}
+
+impl NewEvent {
+    /// Applies the field rules; the first offending field (in declaration order) is reported.
+    pub fn parse(raw: RawEventFields<'_>) -> Result<Self, FieldError> {
+        Ok(Self {
+            event_name: required("event_name", raw.event_name, MAX_EVENT_NAME_CHARS)?,
+            event_type: required("event_type", raw.event_type, MAX_EVENT_TYPE_CHARS)?,
+            source: optional("source", raw.source, MAX_SOURCE_CHARS)?,
+            session_id: optional("session_id", raw.session_id, MAX_SESSION_ID_CHARS)?,
+            payload_json: raw.payload_json.unwrap_or("{}").to_owned(),
+        })
+    }
+
+    /// The event's name, e.g. `page_view`.
+    pub fn event_name(&self) -> &str {
+        &self.event_name
+    }
+
+    /// The event's type, e.g. `engagement`.
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// Where the event came from, when the client said.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The client's session id, when given.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// The payload's JSON text as received (`{}` when none was sent).
+    pub fn payload_json(&self) -> &str {
+        &self.payload_json
+    }
+}
+
+fn required(
+    field: &'static str,
+    value: Option<&str>,
+    max_chars: usize,
+) -> Result<String, FieldError> {
+    let value = value.ok_or(FieldError::Missing { field })?;
+    if value.trim().is_empty() {
+        return Err(FieldError::Empty { field });
+    }
+    within_limit(field, value, max_chars)
+}
+
+fn optional(
+    field: &'static str,
+    value: Option<&str>,
+    max_chars: usize,
+) -> Result<Option<String>, FieldError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(value) => within_limit(field, value, max_chars).map(Some),
+    }
+}
+
+fn within_limit(field: &'static str, value: &str, max_chars: usize) -> Result<String, FieldError> {
+    if value.chars().count() > max_chars {
+        return Err(FieldError::TooLong { field, max_chars });
+    }
+    Ok(value.to_owned())
+}

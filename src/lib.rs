@@ -1,0 +1,1 @@
+//! Umbrella package: holds the workspace-level `examples/`, `tests/` and `benches/`.
