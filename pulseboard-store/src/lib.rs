@@ -1,1 +1,167 @@
-//! placeholder
+//! PulseBoard's storage: one object-safe [`EventStore`] trait, implemented for PostgreSQL
+//! (production) and SQLite (the embedded default), each with its own migrations.
+//!
+//! The store is the source of truth for every event: the queue only carries wake-ups. Every bulk
+//! operation is one round trip (PostgreSQL) or one transaction (SQLite), and every status write is
+//! conditional on the status model of `pulseboard-core`, so duplicate jobs change nothing.
+
+mod error;
+mod postgres;
+mod rows;
+mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use error::{StoreError, StoreResult};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use types::{
+    ClaimedEvent, EventFilter, EventId, EventOutcome, EventToInsert, MinuteActivity, NewUser,
+    StatusCount, StoredEvent, User, UserId,
+};
+
+/// Everything the API, the worker, the recovery sweep and the dashboard ask of storage.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// `"postgres"` or `"sqlite"`, for logs and the dashboard.
+    fn backend_name(&self) -> &'static str;
+
+    /// Succeeds when the database answers a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Creates a user; [`StoreError::DuplicateEmail`] if the email exists in any letter case.
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User>;
+
+    /// Finds a user by email, ignoring letter case.
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+
+    /// Inserts events in one transaction, all `enqueued` under `task_id`; returns their ids in
+    /// the order given.
+    async fn insert_events(
+        &self,
+        task_id: &str,
+        events: &[EventToInsert<'_>],
+    ) -> StoreResult<Vec<EventId>>;
+
+    /// One event; with `owner` set, only if that user owns it.
+    async fn get_event(
+        &self,
+        id: EventId,
+        owner: Option<UserId>,
+    ) -> StoreResult<Option<StoredEvent>>;
+
+    /// An owner's events, newest first, filtered and paged by [`EventFilter`].
+    async fn list_events(
+        &self,
+        owner: UserId,
+        filter: &EventFilter,
+    ) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Moves the given events to `processing` where the status model allows it, counts the
+    /// attempt, and returns them with their owners' emails. Final events are left out.
+    async fn claim_events(&self, ids: &[EventId]) -> StoreResult<Vec<ClaimedEvent>>;
+
+    /// Writes all outcomes in one transaction, each only where the status model allows the move
+    /// (so a second applier changes nothing). Returns how many events changed.
+    async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64>;
+
+    /// Marks claimed events `retrying` with the outage's message. Returns how many changed.
+    async fn record_retry(&self, ids: &[EventId], error: &str) -> StoreResult<u64>;
+
+    /// Marks retrying events `failed` with the outage's message. Returns how many changed.
+    async fn mark_failed(&self, ids: &[EventId], error: &str) -> StoreResult<u64>;
+
+    /// Finds up to `limit` unfinished events unchanged for `idle_for`, touches them (so the next
+    /// sweep skips them for another `idle_for`) and returns their ids, oldest first.
+    async fn requeue_stale(&self, idle_for: Duration, limit: u32) -> StoreResult<Vec<EventId>>;
+
+    /// Events not yet in a final status: the backlog.
+    async fn count_unfinished(&self) -> StoreResult<i64>;
+
+    /// Events per status, over all users; statuses with no events are left out.
+    async fn counts_by_status(&self) -> StoreResult<Vec<StatusCount>>;
+
+    /// The most recently failed events (`validation_error` or `failed`), newest first.
+    async fn recent_failures(&self, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Accepted / processed / failed counts per minute since `since`, oldest first.
+    async fn activity_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<MinuteActivity>>;
+
+    /// Every event a job carried, in id order.
+    async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>>;
+}
+
+/// Opens the store a URL names: `postgres://…` or `sqlite://path` (`sqlite::memory:` for tests).
+/// With `migrate`, applies pending migrations first.
+pub async fn connect(url: &str, pool_size: u32, migrate: bool) -> StoreResult<Arc<dyn EventStore>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::connect(url, pool_size).await?;
+        if migrate {
+            store.migrate().await?;
+        }
+        Ok(Arc::new(store))
+    } else {
+        let store = SqliteStore::connect(url, pool_size).await?;
+        if migrate {
+            store.migrate().await?;
+        }
+        Ok(Arc::new(store))
+    }
+}
+
+/// The `EventStatus` spellings of `statuses`, for SQL `IN`/`ANY` conditions.
+fn status_names(statuses: &[pulseboard_core::EventStatus]) -> Vec<&'static str> {
+    statuses.iter().map(|status| status.as_str()).collect()
+}
+
+/// Statuses from which the model allows moving to `to`.
+fn sources_of(to: pulseboard_core::EventStatus) -> Vec<&'static str> {
+    status_names(&pulseboard_core::EventStatus::sources_of(to))
+}
+
+/// Statuses that are not final.
+fn unfinished_statuses() -> Vec<&'static str> {
+    let all = pulseboard_core::EventStatus::ALL;
+    status_names(
+        &all.into_iter()
+            .filter(|status| !status.is_final())
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Merges per-minute accepted counts and per-minute final counts into one series.
+fn merge_activity(
+    accepted: Vec<(DateTime<Utc>, i64)>,
+    finished: Vec<(DateTime<Utc>, String, i64)>,
+) -> Vec<MinuteActivity> {
+    use std::collections::BTreeMap;
+    let mut minutes: BTreeMap<DateTime<Utc>, MinuteActivity> = BTreeMap::new();
+    let empty = |minute| MinuteActivity {
+        minute,
+        accepted: 0,
+        processed: 0,
+        failed: 0,
+    };
+    for (minute, count) in accepted {
+        minutes
+            .entry(minute)
+            .or_insert_with(|| empty(minute))
+            .accepted += count;
+    }
+    for (minute, status, count) in finished {
+        let entry = minutes.entry(minute).or_insert_with(|| empty(minute));
+        if status == pulseboard_core::EventStatus::Processed.as_str() {
+            entry.processed += count;
+        } else {
+            entry.failed += count;
+        }
+    }
+    minutes.into_values().collect()
+}

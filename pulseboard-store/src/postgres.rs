@@ -1,0 +1,357 @@
+//! The PostgreSQL store (production). Every bulk operation is one statement over `UNNEST`ed arrays.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pulseboard_core::EventStatus;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::error::is_unique_violation;
+use crate::rows::{ClaimedRow, EventRow, UserRow, ids, into_events};
+use crate::{
+    ClaimedEvent, EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity,
+    NewUser, StatusCount, StoreError, StoreResult, StoredEvent, User, UserId, merge_activity,
+    sources_of, status_names, unfinished_statuses,
+};
+
+/// How long a caller waits for a pooled connection before the store counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `SELECT <every event column> FROM events <rest>`, as one string literal.
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, user_id, task_id, event_name, event_type, source, session_id, ",
+            "payload::text AS payload, properties::text AS properties, status, processing_error, ",
+            "attempts, created_at, updated_at, processed_at FROM events ",
+            $rest
+        )
+    };
+}
+
+/// PostgreSQL-backed [`EventStore`].
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects a pool of up to `pool_size` connections; fails now if the server is unreachable.
+    pub async fn connect(url: &str, pool_size: u32) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations from `migrations/postgres`.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(|error| StoreError::Database(error.into()))
+    }
+
+    /// The underlying pool, for tests and benchmarks.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn select_events(&self, sql: &'static str, key: &str) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(sql).bind(key).fetch_all(&self.pool).await?;
+        into_events(rows)
+    }
+
+    async fn set_status(&self, ids_: &[EventId], to: EventStatus, error: &str) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE events SET status = $2, processing_error = $3, updated_at = $4 \
+             WHERE id = ANY($1) AND status = ANY($5)",
+        )
+        .bind(ids(ids_))
+        .bind(to.as_str())
+        .bind(error)
+        .bind(Utc::now())
+        .bind(sources_of(to))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+        let row: UserRow = sqlx::query_as(
+            "INSERT INTO users (email, password_hash, full_name, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING id, email, password_hash, full_name, created_at",
+        )
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(&user.full_name)
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|error| {
+            if is_unique_violation(&error) { StoreError::DuplicateEmail } else { error.into() }
+        })?;
+        Ok(row.into())
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, email, password_hash, full_name, created_at FROM users \
+             WHERE lower(email) = lower($1)",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(User::from))
+    }
+
+    async fn insert_events(
+        &self,
+        task_id: &str,
+        events: &[EventToInsert<'_>],
+    ) -> StoreResult<Vec<EventId>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owners: Vec<i64> = events.iter().map(|e| e.owner.0).collect();
+        let names: Vec<&str> = events.iter().map(|e| e.event.event_name()).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event.event_type()).collect();
+        let sources: Vec<Option<&str>> = events.iter().map(|e| e.event.source()).collect();
+        let sessions: Vec<Option<&str>> = events.iter().map(|e| e.event.session_id()).collect();
+        let payloads: Vec<&str> = events.iter().map(|e| e.event.payload_json()).collect();
+        // Identity values are drawn in ORDER BY order within one statement, so sorting the
+        // returned ids restores the request order.
+        let mut inserted: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
+                                 payload, status, created_at, updated_at) \
+             SELECT owner, $1, name, kind, source, session, payload::json, $2, $3, $3 \
+             FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) \
+                  WITH ORDINALITY AS row(owner, name, kind, source, session, payload, position) \
+             ORDER BY position \
+             RETURNING id",
+        )
+        .bind(task_id)
+        .bind(EventStatus::Enqueued.as_str())
+        .bind(Utc::now())
+        .bind(owners)
+        .bind(names)
+        .bind(types)
+        .bind(sources)
+        .bind(sessions)
+        .bind(payloads)
+        .fetch_all(&self.pool)
+        .await?;
+        inserted.sort_unstable();
+        Ok(inserted.into_iter().map(EventId).collect())
+    }
+
+    async fn get_event(
+        &self,
+        id: EventId,
+        owner: Option<UserId>,
+    ) -> StoreResult<Option<StoredEvent>> {
+        let sql = select_events!("WHERE id = $1 AND ($2::bigint IS NULL OR user_id = $2)");
+        let row: Option<EventRow> = sqlx::query_as(sql)
+            .bind(id.0)
+            .bind(owner.map(|owner| owner.0))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(StoredEvent::try_from).transpose()
+    }
+
+    async fn list_events(
+        &self,
+        owner: UserId,
+        filter: &EventFilter,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let sql = select_events!(
+            "WHERE user_id = $1 \
+               AND ($2::text IS NULL OR status = $2) \
+               AND ($3::text IS NULL OR event_name = $3) \
+               AND ($4::timestamptz IS NULL OR created_at >= $4) \
+               AND ($5::timestamptz IS NULL OR created_at < $5) \
+               AND ($6::bigint IS NULL OR id < $6) \
+             ORDER BY id DESC LIMIT $7"
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(sql)
+            .bind(owner.0)
+            .bind(filter.status.map(EventStatus::as_str))
+            .bind(filter.event_name.as_deref())
+            .bind(filter.created_from)
+            .bind(filter.created_until)
+            .bind(filter.before_id.map(|id| id.0))
+            .bind(i64::from(filter.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        into_events(rows)
+    }
+
+    async fn claim_events(&self, ids_: &[EventId]) -> StoreResult<Vec<ClaimedEvent>> {
+        let mut rows: Vec<ClaimedRow> = sqlx::query_as(
+            "UPDATE events e SET status = $2, attempts = e.attempts + 1, updated_at = $3 \
+             FROM users u \
+             WHERE e.id = ANY($1) AND e.status = ANY($4) AND u.id = e.user_id \
+             RETURNING e.id, u.email AS owner_email, e.event_name, e.event_type, \
+                       e.payload::text AS payload, e.attempts",
+        )
+        .bind(ids(ids_))
+        .bind(EventStatus::Processing.as_str())
+        .bind(Utc::now())
+        .bind(sources_of(EventStatus::Processing))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed: Vec<ClaimedEvent> = rows.drain(..).map(ClaimedEvent::from).collect();
+        claimed.sort_unstable_by_key(|event| event.id);
+        Ok(claimed)
+    }
+
+    async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut applied = 0;
+        for (status, group) in group_by_status(outcomes) {
+            let result = sqlx::query(
+                "UPDATE events e SET status = $1, properties = o.properties::jsonb, \
+                        processing_error = o.error, processed_at = o.processed_at, updated_at = o.decided_at \
+                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) \
+                      AS o(id, properties, error, processed_at, decided_at) \
+                 WHERE e.id = o.id AND e.status = ANY($7)",
+            )
+            .bind(status.as_str())
+            .bind(group.iter().map(|o| o.id.0).collect::<Vec<_>>())
+            .bind(group.iter().map(|o| o.properties_json.as_deref()).collect::<Vec<_>>())
+            .bind(group.iter().map(|o| o.error.as_deref()).collect::<Vec<_>>())
+            .bind(group.iter().map(processed_at).collect::<Vec<_>>())
+            .bind(group.iter().map(|o| o.decided_at).collect::<Vec<_>>())
+            .bind(sources_of(status))
+            .execute(&mut *tx)
+            .await?;
+            applied += result.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn record_retry(&self, ids_: &[EventId], error: &str) -> StoreResult<u64> {
+        self.set_status(ids_, EventStatus::Retrying, error).await
+    }
+
+    async fn mark_failed(&self, ids_: &[EventId], error: &str) -> StoreResult<u64> {
+        self.set_status(ids_, EventStatus::Failed, error).await
+    }
+
+    async fn requeue_stale(&self, idle_for: Duration, limit: u32) -> StoreResult<Vec<EventId>> {
+        let now = Utc::now();
+        let cutoff = now - chrono::Duration::from_std(idle_for).unwrap_or(chrono::Duration::MAX);
+        // SKIP LOCKED lets several workers sweep at once without taking the same events.
+        let mut stale: Vec<i64> = sqlx::query_scalar(
+            "UPDATE events SET updated_at = $1 WHERE id IN ( \
+                 SELECT id FROM events WHERE status = ANY($2) AND updated_at < $3 \
+                 ORDER BY updated_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(unfinished_statuses())
+        .bind(cutoff)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        stale.sort_unstable();
+        Ok(stale.into_iter().map(EventId).collect())
+    }
+
+    async fn count_unfinished(&self) -> StoreResult<i64> {
+        let count = sqlx::query_scalar("SELECT count(*) FROM events WHERE status = ANY($1)")
+            .bind(unfinished_statuses())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
+    }
+
+    async fn counts_by_status(&self) -> StoreResult<Vec<StatusCount>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM events GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        crate::rows::status_counts(rows)
+    }
+
+    async fn recent_failures(&self, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        let sql = select_events!("WHERE status = ANY($1) ORDER BY updated_at DESC LIMIT $2");
+        let rows: Vec<EventRow> = sqlx::query_as(sql)
+            .bind(status_names(&[
+                EventStatus::ValidationError,
+                EventStatus::Failed,
+            ]))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        into_events(rows)
+    }
+
+    async fn activity_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<MinuteActivity>> {
+        let accepted: Vec<(DateTime<Utc>, i64)> = sqlx::query_as(
+            "SELECT date_trunc('minute', created_at), count(*) FROM events \
+             WHERE created_at >= $1 GROUP BY 1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        let finished: Vec<(DateTime<Utc>, String, i64)> = sqlx::query_as(
+            "SELECT date_trunc('minute', updated_at), status, count(*) FROM events \
+             WHERE updated_at >= $1 AND status = ANY($2) GROUP BY 1, 2",
+        )
+        .bind(since)
+        .bind(final_statuses())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(merge_activity(accepted, finished))
+    }
+
+    async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>> {
+        let sql = select_events!("WHERE task_id = $1 ORDER BY id");
+        self.select_events(sql, task_id).await
+    }
+}
+
+fn final_statuses() -> Vec<&'static str> {
+    status_names(
+        &EventStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn processed_at(outcome: &&EventOutcome) -> Option<DateTime<Utc>> {
+    (outcome.status == EventStatus::Processed).then_some(outcome.decided_at)
+}
+
+/// Outcomes grouped by target status, so each group is one conditional UPDATE.
+pub(crate) fn group_by_status(outcomes: &[EventOutcome]) -> Vec<(EventStatus, Vec<&EventOutcome>)> {
+    let mut groups: Vec<(EventStatus, Vec<&EventOutcome>)> = Vec::new();
+    for outcome in outcomes {
+        match groups
+            .iter_mut()
+            .find(|(status, _)| *status == outcome.status)
+        {
+            Some((_, group)) => group.push(outcome),
+            None => groups.push((outcome.status, vec![outcome])),
+        }
+    }
+    groups
+}

@@ -1,0 +1,117 @@
+//! Row types shared by both backends and their conversion into public types.
+
+use chrono::{DateTime, Utc};
+use pulseboard_core::EventStatus;
+
+use crate::{ClaimedEvent, EventId, StoreError, StoreResult, StoredEvent, User, UserId};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: i64,
+    email: String,
+    password_hash: String,
+    full_name: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: UserId(row.id),
+            email: row.email,
+            password_hash: row.password_hash,
+            full_name: row.full_name,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    id: i64,
+    user_id: i64,
+    task_id: String,
+    event_name: String,
+    event_type: String,
+    source: Option<String>,
+    session_id: Option<String>,
+    payload: String,
+    properties: Option<String>,
+    status: String,
+    processing_error: Option<String>,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    processed_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<EventRow> for StoredEvent {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: EventId(row.id),
+            owner: UserId(row.user_id),
+            task_id: row.task_id,
+            event_name: row.event_name,
+            event_type: row.event_type,
+            source: row.source,
+            session_id: row.session_id,
+            payload_json: row.payload,
+            properties_json: row.properties,
+            status: parse_status(&row.status)?,
+            processing_error: row.processing_error,
+            attempts: row.attempts,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            processed_at: row.processed_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClaimedRow {
+    id: i64,
+    owner_email: String,
+    event_name: String,
+    event_type: String,
+    payload: String,
+    attempts: i32,
+}
+
+impl From<ClaimedRow> for ClaimedEvent {
+    fn from(row: ClaimedRow) -> Self {
+        Self {
+            id: EventId(row.id),
+            owner_email: row.owner_email,
+            event_name: row.event_name,
+            event_type: row.event_type,
+            payload_json: row.payload,
+            attempts: row.attempts,
+        }
+    }
+}
+
+pub(crate) fn parse_status(text: &str) -> StoreResult<EventStatus> {
+    text.parse()
+        .map_err(|error: pulseboard_core::UnknownStatus| StoreError::InvalidData(error.to_string()))
+}
+
+pub(crate) fn into_events(rows: Vec<EventRow>) -> StoreResult<Vec<StoredEvent>> {
+    rows.into_iter().map(StoredEvent::try_from).collect()
+}
+
+pub(crate) fn ids(ids: &[EventId]) -> Vec<i64> {
+    ids.iter().map(|id| id.0).collect()
+}
+
+pub(crate) fn status_counts(rows: Vec<(String, i64)>) -> StoreResult<Vec<crate::StatusCount>> {
+    rows.into_iter()
+        .map(|(status, count)| {
+            Ok(crate::StatusCount {
+                status: parse_status(&status)?,
+                count,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,387 @@
+//! The SQLite store (embedded default): one file, WAL journal, full fsync on commit.
+//!
+//! Lists (ids, statuses) are bound as one JSON array and read with `json_each`, so every statement
+//! is static text that sqlx prepares once per connection.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pulseboard_core::{EventStatus, format_timestamp};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+
+use crate::error::is_unique_violation;
+use crate::rows::{ClaimedRow, EventRow, UserRow, into_events};
+use crate::{
+    ClaimedEvent, EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity,
+    NewUser, StatusCount, StoreError, StoreResult, StoredEvent, User, UserId, merge_activity,
+    sources_of, status_names, unfinished_statuses,
+};
+
+/// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's 32,766 limit.
+const INSERT_CHUNK_ROWS: usize = 500;
+/// How long a writer waits for the database lock before the store counts as unavailable.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `SELECT <every event column> FROM events <rest>`, as one string literal.
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, user_id, task_id, event_name, event_type, source, session_id, payload, ",
+            "properties, status, processing_error, attempts, created_at, updated_at, processed_at ",
+            "FROM events ",
+            $rest
+        )
+    };
+}
+
+/// SQLite-backed [`EventStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file a `sqlite://path` URL names.
+    ///
+    /// Pragmas: WAL lets readers run beside the single writer; `synchronous=FULL` fsyncs the WAL
+    /// on every commit, so an event acknowledged with 202 survives a power cut (NORMAL could lose
+    /// the last commits); `busy_timeout` makes writers queue instead of failing at once.
+    pub async fn connect(url: &str, pool_size: u32) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        // An in-memory database exists per connection: share one.
+        let pool_size = if url.contains(":memory:") {
+            1
+        } else {
+            pool_size
+        };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations from `migrations/sqlite`.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .map_err(|error| StoreError::Database(error.into()))
+    }
+
+    /// The underlying pool, for tests and benchmarks.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn set_status(&self, ids: &[EventId], to: EventStatus, error: &str) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE events SET status = ?1, processing_error = ?2, updated_at = ?3 \
+             WHERE id IN (SELECT value FROM json_each(?4)) \
+               AND status IN (SELECT value FROM json_each(?5))",
+        )
+        .bind(to.as_str())
+        .bind(error)
+        .bind(now_text())
+        .bind(json_ids(ids))
+        .bind(json_list(&sources_of(to)))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+        let row: UserRow = sqlx::query_as(
+            "INSERT INTO users (email, password_hash, full_name, created_at) VALUES (?1, ?2, ?3, ?4) \
+             RETURNING id, email, password_hash, full_name, created_at",
+        )
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(&user.full_name)
+        .bind(now_text())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|error| {
+            if is_unique_violation(&error) { StoreError::DuplicateEmail } else { error.into() }
+        })?;
+        Ok(row.into())
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, email, password_hash, full_name, created_at FROM users \
+             WHERE lower(email) = lower(?1)",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(User::from))
+    }
+
+    async fn insert_events(
+        &self,
+        task_id: &str,
+        events: &[EventToInsert<'_>],
+    ) -> StoreResult<Vec<EventId>> {
+        let now = now_text();
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = Vec::with_capacity(events.len());
+        for chunk in events.chunks(INSERT_CHUNK_ROWS) {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
+                 payload, status, created_at, updated_at) ",
+            );
+            insert.push_values(chunk, |mut row, item| {
+                row.push_bind(item.owner.0)
+                    .push_bind(task_id)
+                    .push_bind(item.event.event_name())
+                    .push_bind(item.event.event_type())
+                    .push_bind(item.event.source())
+                    .push_bind(item.event.session_id())
+                    .push_bind(item.event.payload_json())
+                    .push_bind(EventStatus::Enqueued.as_str())
+                    .push_bind(now.as_str())
+                    .push_bind(now.as_str());
+            });
+            insert.push(" RETURNING id");
+            let mut ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+            // Rowids are assigned in VALUES order; RETURNING order is not guaranteed.
+            ids.sort_unstable();
+            inserted.extend(ids.into_iter().map(EventId));
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn get_event(
+        &self,
+        id: EventId,
+        owner: Option<UserId>,
+    ) -> StoreResult<Option<StoredEvent>> {
+        let row: Option<EventRow> = sqlx::query_as(select_events!(
+            "WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2)"
+        ))
+        .bind(id.0)
+        .bind(owner.map(|owner| owner.0))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(StoredEvent::try_from).transpose()
+    }
+
+    async fn list_events(
+        &self,
+        owner: UserId,
+        filter: &EventFilter,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(select_events!(
+            "WHERE user_id = ?1 \
+               AND (?2 IS NULL OR status = ?2) \
+               AND (?3 IS NULL OR event_name = ?3) \
+               AND (?4 IS NULL OR created_at >= ?4) \
+               AND (?5 IS NULL OR created_at < ?5) \
+               AND (?6 IS NULL OR id < ?6) \
+             ORDER BY id DESC LIMIT ?7"
+        ))
+        .bind(owner.0)
+        .bind(filter.status.map(EventStatus::as_str))
+        .bind(filter.event_name.as_deref())
+        .bind(filter.created_from.map(format_timestamp))
+        .bind(filter.created_until.map(format_timestamp))
+        .bind(filter.before_id.map(|id| id.0))
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        into_events(rows)
+    }
+
+    async fn claim_events(&self, ids: &[EventId]) -> StoreResult<Vec<ClaimedEvent>> {
+        let rows: Vec<ClaimedRow> = sqlx::query_as(
+            "UPDATE events SET status = ?1, attempts = attempts + 1, updated_at = ?2 \
+             WHERE id IN (SELECT value FROM json_each(?3)) \
+               AND status IN (SELECT value FROM json_each(?4)) \
+             RETURNING id, (SELECT email FROM users WHERE users.id = events.user_id) AS owner_email, \
+                       event_name, event_type, payload, attempts",
+        )
+        .bind(EventStatus::Processing.as_str())
+        .bind(now_text())
+        .bind(json_ids(ids))
+        .bind(json_list(&sources_of(EventStatus::Processing)))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed: Vec<ClaimedEvent> = rows.into_iter().map(ClaimedEvent::from).collect();
+        claimed.sort_unstable_by_key(|event| event.id);
+        Ok(claimed)
+    }
+
+    async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut applied = 0;
+        for outcome in outcomes {
+            // One prepared statement per row inside one transaction: SQLite runs in-process, so
+            // rows cost microseconds and only the commit's fsync is expensive.
+            let result = sqlx::query(
+                "UPDATE events SET status = ?1, properties = ?2, processing_error = ?3, \
+                        processed_at = ?4, updated_at = ?5 \
+                 WHERE id = ?6 AND status IN (SELECT value FROM json_each(?7))",
+            )
+            .bind(outcome.status.as_str())
+            .bind(outcome.properties_json.as_deref())
+            .bind(outcome.error.as_deref())
+            .bind(
+                (outcome.status == EventStatus::Processed)
+                    .then(|| format_timestamp(outcome.decided_at)),
+            )
+            .bind(format_timestamp(outcome.decided_at))
+            .bind(outcome.id.0)
+            .bind(json_list(&sources_of(outcome.status)))
+            .execute(&mut *tx)
+            .await?;
+            applied += result.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn record_retry(&self, ids: &[EventId], error: &str) -> StoreResult<u64> {
+        self.set_status(ids, EventStatus::Retrying, error).await
+    }
+
+    async fn mark_failed(&self, ids: &[EventId], error: &str) -> StoreResult<u64> {
+        self.set_status(ids, EventStatus::Failed, error).await
+    }
+
+    async fn requeue_stale(&self, idle_for: Duration, limit: u32) -> StoreResult<Vec<EventId>> {
+        let now = Utc::now();
+        let cutoff = now - chrono::Duration::from_std(idle_for).unwrap_or(chrono::Duration::MAX);
+        let mut stale: Vec<i64> = sqlx::query_scalar(
+            "UPDATE events SET updated_at = ?1 WHERE id IN ( \
+                 SELECT id FROM events WHERE status IN (SELECT value FROM json_each(?2)) \
+                   AND updated_at < ?3 ORDER BY updated_at LIMIT ?4) \
+             RETURNING id",
+        )
+        .bind(format_timestamp(now))
+        .bind(json_list(&unfinished_statuses()))
+        .bind(format_timestamp(cutoff))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        stale.sort_unstable();
+        Ok(stale.into_iter().map(EventId).collect())
+    }
+
+    async fn count_unfinished(&self) -> StoreResult<i64> {
+        let count = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE status IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_list(&unfinished_statuses()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count)
+    }
+
+    async fn counts_by_status(&self) -> StoreResult<Vec<StatusCount>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM events GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        crate::rows::status_counts(rows)
+    }
+
+    async fn recent_failures(&self, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(select_events!(
+            "WHERE status IN (SELECT value FROM json_each(?1)) ORDER BY updated_at DESC LIMIT ?2"
+        ))
+        .bind(json_list(&status_names(&[
+            EventStatus::ValidationError,
+            EventStatus::Failed,
+        ])))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        into_events(rows)
+    }
+
+    async fn activity_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<MinuteActivity>> {
+        // Timestamps are fixed-width RFC 3339 text, so the first 16 characters name the minute.
+        let accepted: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT substr(created_at, 1, 16), count(*) FROM events WHERE created_at >= ?1 GROUP BY 1",
+        )
+        .bind(format_timestamp(since))
+        .fetch_all(&self.pool)
+        .await?;
+        let finished: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT substr(updated_at, 1, 16), status, count(*) FROM events \
+             WHERE updated_at >= ?1 AND status IN (SELECT value FROM json_each(?2)) GROUP BY 1, 2",
+        )
+        .bind(format_timestamp(since))
+        .bind(json_list(&status_names(&final_statuses())))
+        .fetch_all(&self.pool)
+        .await?;
+        let accepted = accepted
+            .into_iter()
+            .map(|(m, n)| Ok((minute(&m)?, n)))
+            .collect::<StoreResult<_>>()?;
+        let finished = finished
+            .into_iter()
+            .map(|(m, s, n)| Ok((minute(&m)?, s, n)))
+            .collect::<StoreResult<_>>()?;
+        Ok(merge_activity(accepted, finished))
+    }
+
+    async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(select_events!("WHERE task_id = ?1 ORDER BY id"))
+            .bind(task_id)
+            .fetch_all(&self.pool)
+            .await?;
+        into_events(rows)
+    }
+}
+
+fn final_statuses() -> Vec<EventStatus> {
+    EventStatus::ALL
+        .into_iter()
+        .filter(|status| status.is_final())
+        .collect()
+}
+
+fn now_text() -> String {
+    format_timestamp(Utc::now())
+}
+
+fn json_ids(ids: &[EventId]) -> String {
+    serde_json::to_string(&crate::rows::ids(ids)).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn json_list(items: &[&str]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// `2025-12-18T10:30` → the start of that minute.
+fn minute(prefix: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&format!("{prefix}:00Z"))
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|error| StoreError::InvalidData(format!("bad timestamp {prefix:?}: {error}")))
+}

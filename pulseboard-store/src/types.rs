@@ -1,0 +1,153 @@
+//! Values the store takes and returns.
+
+use chrono::{DateTime, Utc};
+use pulseboard_core::{EventStatus, NewEvent};
+
+/// A user's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub i64);
+
+/// An event's id. Ids grow with insertion order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(pub i64);
+
+/// A user to create. The password is already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login email; unique regardless of case.
+    pub email: String,
+    /// PHC-format password hash.
+    pub password_hash: String,
+    /// Display name.
+    pub full_name: Option<String>,
+}
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// The user's id.
+    pub id: UserId,
+    /// Login email as registered.
+    pub email: String,
+    /// PHC-format password hash.
+    pub password_hash: String,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Registration time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One event to insert, with its owner.
+#[derive(Debug, Clone, Copy)]
+pub struct EventToInsert<'a> {
+    /// Who sent it.
+    pub owner: UserId,
+    /// The parsed event.
+    pub event: &'a NewEvent,
+}
+
+/// A stored event as the API and the dashboard show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// The event's id.
+    pub id: EventId,
+    /// Its owner.
+    pub owner: UserId,
+    /// The job that carries (or carried) it.
+    pub task_id: String,
+    /// `event_name` as received.
+    pub event_name: String,
+    /// `event_type` as received.
+    pub event_type: String,
+    /// `source` as received.
+    pub source: Option<String>,
+    /// `session_id` as received.
+    pub session_id: Option<String>,
+    /// The payload's JSON text exactly as received.
+    pub payload_json: String,
+    /// The normalized properties' JSON text, once processed.
+    pub properties_json: Option<String>,
+    /// Where the event is in its life.
+    pub status: EventStatus,
+    /// Why it failed, for `validation_error`, `retrying` and `failed`.
+    pub processing_error: Option<String>,
+    /// Processing attempts started so far.
+    pub attempts: i32,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it was processed.
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+/// Filters and page position for listing an owner's events, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events in this status.
+    pub status: Option<EventStatus>,
+    /// Only events with this exact name.
+    pub event_name: Option<String>,
+    /// Only events created at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only events created before this time.
+    pub created_until: Option<DateTime<Utc>>,
+    /// Keyset cursor: only events with a smaller id (the last id of the previous page).
+    pub before_id: Option<EventId>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// An event claimed for processing, with what the worker needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedEvent {
+    /// The event's id.
+    pub id: EventId,
+    /// The owner's email, for the processing log.
+    pub owner_email: String,
+    /// `event_name` as stored.
+    pub event_name: String,
+    /// `event_type` as stored.
+    pub event_type: String,
+    /// The payload's JSON text as stored.
+    pub payload_json: String,
+    /// Attempts including this one.
+    pub attempts: i32,
+}
+
+/// The final result of processing one event, to be written back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventOutcome {
+    /// The event's id.
+    pub id: EventId,
+    /// `processed` or `validation_error`.
+    pub status: EventStatus,
+    /// Normalized properties' JSON text, for `processed`.
+    pub properties_json: Option<String>,
+    /// The validation message, for `validation_error`.
+    pub error: Option<String>,
+    /// When it was judged.
+    pub decided_at: DateTime<Utc>,
+}
+
+/// Events per status, over all users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusCount {
+    /// The status.
+    pub status: EventStatus,
+    /// How many events are in it.
+    pub count: i64,
+}
+
+/// Activity in one minute, over all users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinuteActivity {
+    /// Start of the minute.
+    pub minute: DateTime<Utc>,
+    /// Events accepted in it.
+    pub accepted: i64,
+    /// Events that became `processed` in it.
+    pub processed: i64,
+    /// Events that became `validation_error` or `failed` in it.
+    pub failed: i64,
+}

@@ -1,0 +1,545 @@
+//! One contract suite, run against both backends: every test below exists once per backend.
+//! PostgreSQL tests use a fresh database on the server `scripts/test.sh` starts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
+use pulseboard_store::test_support::{fresh_postgres_url, fresh_sqlite_url};
+use pulseboard_store::{
+    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, NewUser, StoreError, User,
+};
+
+/// A store plus whatever must live as long as it (the SQLite temp dir).
+struct TestStore {
+    store: Arc<dyn EventStore>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = pulseboard_store::connect(&fresh_sqlite_url(dir.path()), 4, true)
+        .await
+        .expect("sqlite store");
+    TestStore {
+        store,
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres() -> TestStore {
+    let store = pulseboard_store::connect(&fresh_postgres_url().await, 8, true)
+        .await
+        .expect("postgres store");
+    TestStore { store, _dir: None }
+}
+
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::sqlite().await.store).await })*
+        }
+        mod postgres_backend {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::postgres().await.store).await })*
+        }
+    };
+}
+
+contract_tests!(
+    duplicate_emails_are_refused_whatever_their_case,
+    inserted_ids_come_back_in_request_order,
+    owners_see_only_their_own_events,
+    listing_filters_and_pages_newest_first,
+    every_status_round_trips,
+    two_concurrent_appliers_finish_an_event_exactly_once,
+    final_events_are_never_claimed_again,
+    retries_then_failure_follow_the_status_model,
+    stale_unfinished_events_are_swept_once_per_lease,
+    unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte,
+    operations_views_count_and_list_failures,
+);
+
+async fn user(store: &Arc<dyn EventStore>, email: &str) -> User {
+    let new = NewUser {
+        email: email.to_owned(),
+        password_hash: "hash".to_owned(),
+        full_name: Some("T".to_owned()),
+    };
+    store.create_user(&new).await.expect("create user")
+}
+
+fn event(name: &str, payload_json: &str) -> NewEvent {
+    NewEvent::parse(RawEventFields {
+        event_name: Some(name),
+        event_type: Some("engagement"),
+        source: Some("web"),
+        session_id: Some("sess_123"),
+        payload_json: Some(payload_json),
+    })
+    .expect("valid event")
+}
+
+async fn insert(store: &Arc<dyn EventStore>, owner: &User, events: &[NewEvent]) -> Vec<EventId> {
+    let rows: Vec<_> = events
+        .iter()
+        .map(|event| EventToInsert {
+            owner: owner.id,
+            event,
+        })
+        .collect();
+    store.insert_events("task-1", &rows).await.expect("insert")
+}
+
+fn processed(id: EventId) -> EventOutcome {
+    EventOutcome {
+        id,
+        status: EventStatus::Processed,
+        properties_json: Some(r#"{"page":"/"}"#.to_owned()),
+        error: None,
+        decided_at: Utc::now(),
+    }
+}
+
+async fn duplicate_emails_are_refused_whatever_their_case(store: Arc<dyn EventStore>) {
+    let created = user(&store, "Test@Example.com").await;
+    let again = NewUser {
+        email: "test@example.COM".into(),
+        password_hash: "h".into(),
+        full_name: None,
+    };
+    assert!(matches!(
+        store.create_user(&again).await,
+        Err(StoreError::DuplicateEmail)
+    ));
+    let found = store
+        .find_user_by_email("TEST@example.com")
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(found.id, created.id);
+    assert!(
+        store
+            .find_user_by_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn inserted_ids_come_back_in_request_order(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "a@example.com").await;
+    let events: Vec<NewEvent> = (0..1_200).map(|i| event(&format!("e{i}"), "{}")).collect();
+    let ids = insert(&store, &owner, &events).await;
+    assert_eq!(ids.len(), 1_200);
+    for (index, id) in ids.iter().enumerate().step_by(97) {
+        let stored = store
+            .get_event(*id, Some(owner.id))
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(stored.event_name, format!("e{index}"));
+        assert_eq!(stored.status, EventStatus::Enqueued);
+        assert_eq!(stored.task_id, "task-1");
+    }
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+}
+
+async fn owners_see_only_their_own_events(store: Arc<dyn EventStore>) {
+    let alice = user(&store, "alice@example.com").await;
+    let bob = user(&store, "bob@example.com").await;
+    let ids = insert(&store, &alice, &[event("mine", "{}")]).await;
+    assert!(
+        store
+            .get_event(ids[0], Some(bob.id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_event(ids[0], Some(alice.id))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store.get_event(ids[0], None).await.unwrap().is_some(),
+        "operators see every event"
+    );
+    let bobs = store
+        .list_events(
+            bob.id,
+            &EventFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(bobs.is_empty());
+}
+
+async fn listing_filters_and_pages_newest_first(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "l@example.com").await;
+    let names = ["view", "click", "view", "view", "click"];
+    let events: Vec<NewEvent> = names.iter().map(|name| event(name, "{}")).collect();
+    let ids = insert(&store, &owner, &events).await;
+    store.claim_events(&ids[..1]).await.unwrap();
+    store.apply_outcomes(&[processed(ids[0])]).await.unwrap();
+
+    let page = |before_id, limit| EventFilter {
+        event_name: Some("view".into()),
+        before_id,
+        limit,
+        ..Default::default()
+    };
+    let first = store.list_events(owner.id, &page(None, 2)).await.unwrap();
+    assert_eq!(
+        first.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[3], ids[2]]
+    );
+    let second = store
+        .list_events(owner.id, &page(Some(first[1].id), 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[0]]
+    );
+
+    let by_status = EventFilter {
+        status: Some(EventStatus::Processed),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_events(owner.id, &by_status).await.unwrap().len(),
+        1
+    );
+    let future = EventFilter {
+        created_from: Some(Utc::now() + chrono::Duration::hours(1)),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_events(owner.id, &future)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let past = EventFilter {
+        created_until: Some(Utc::now() + chrono::Duration::hours(1)),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.list_events(owner.id, &past).await.unwrap().len(), 5);
+}
+
+async fn every_status_round_trips(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "s@example.com").await;
+    let ids = insert(
+        &store,
+        &owner,
+        &(0..5)
+            .map(|i| event(&format!("s{i}"), "{}"))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    store.claim_events(&ids[1..]).await.unwrap();
+    store
+        .record_retry(&ids[2..4], "Processing error: down")
+        .await
+        .unwrap();
+    store
+        .mark_failed(&ids[3..4], "Processing error: down")
+        .await
+        .unwrap();
+    let rejected = EventOutcome {
+        id: ids[4],
+        status: EventStatus::ValidationError,
+        properties_json: None,
+        error: Some("Payload exceeds 1MB size limit".into()),
+        decided_at: Utc::now(),
+    };
+    store.apply_outcomes(&[rejected]).await.unwrap();
+    let expected = [
+        EventStatus::Enqueued,
+        EventStatus::Processing,
+        EventStatus::Retrying,
+        EventStatus::Failed,
+        EventStatus::ValidationError,
+    ];
+    for (id, status) in ids.iter().zip(expected) {
+        assert_eq!(
+            store.get_event(*id, None).await.unwrap().unwrap().status,
+            status
+        );
+    }
+    store.claim_events(&ids[..1]).await.unwrap();
+    store.apply_outcomes(&[processed(ids[0])]).await.unwrap();
+    let done = store.get_event(ids[0], None).await.unwrap().unwrap();
+    assert_eq!(done.status, EventStatus::Processed);
+    assert!(done.processed_at.is_some());
+    assert_eq!(
+        done.properties_json
+            .as_deref()
+            .map(|p| serde_json::from_str::<serde_json::Value>(p).unwrap()),
+        Some(serde_json::json!({"page": "/"}))
+    );
+}
+
+async fn two_concurrent_appliers_finish_an_event_exactly_once(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "c@example.com").await;
+    let ids = insert(
+        &store,
+        &owner,
+        &(0..50)
+            .map(|i| event(&format!("c{i}"), "{}"))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    // Both "workers" claim the same job, as after a duplicate delivery.
+    assert_eq!(store.claim_events(&ids).await.unwrap().len(), 50);
+    assert_eq!(store.claim_events(&ids).await.unwrap().len(), 50);
+    let outcomes: Vec<EventOutcome> = ids.iter().map(|id| processed(*id)).collect();
+    let (first, second) = tokio::join!(
+        store.apply_outcomes(&outcomes),
+        store.apply_outcomes(&outcomes)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(
+        first + second,
+        50,
+        "each event finished exactly once ({first} + {second})"
+    );
+    let stored = store.get_event(ids[0], None).await.unwrap().unwrap();
+    let again = store.apply_outcomes(&[processed(ids[0])]).await.unwrap();
+    assert_eq!(again, 0);
+    assert_eq!(
+        store
+            .get_event(ids[0], None)
+            .await
+            .unwrap()
+            .unwrap()
+            .processed_at,
+        stored.processed_at,
+        "processed_at never overwritten"
+    );
+}
+
+async fn final_events_are_never_claimed_again(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "f@example.com").await;
+    let ids = insert(&store, &owner, &[event("a", "{}"), event("b", "{}")]).await;
+    let claimed = store.claim_events(&ids).await.unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|c| (c.attempts, c.owner_email.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, "f@example.com"), (1, "f@example.com")]
+    );
+    store.apply_outcomes(&[processed(ids[0])]).await.unwrap();
+    let again = store.claim_events(&ids).await.unwrap();
+    assert_eq!(
+        again.iter().map(|c| (c.id, c.attempts)).collect::<Vec<_>>(),
+        vec![(ids[1], 2)]
+    );
+}
+
+async fn retries_then_failure_follow_the_status_model(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "r@example.com").await;
+    let ids = insert(&store, &owner, &[event("a", "{}")]).await;
+    assert_eq!(
+        store
+            .record_retry(&ids, "Processing error: x")
+            .await
+            .unwrap(),
+        0,
+        "enqueued cannot become retrying"
+    );
+    assert_eq!(
+        store
+            .mark_failed(&ids, "Processing error: x")
+            .await
+            .unwrap(),
+        0,
+        "enqueued cannot fail"
+    );
+    store.claim_events(&ids).await.unwrap();
+    assert_eq!(
+        store
+            .record_retry(&ids, "Processing error: pool timed out")
+            .await
+            .unwrap(),
+        1
+    );
+    let retrying = store.get_event(ids[0], None).await.unwrap().unwrap();
+    assert_eq!(
+        (retrying.status, retrying.attempts),
+        (EventStatus::Retrying, 1)
+    );
+    assert_eq!(
+        retrying.processing_error.as_deref(),
+        Some("Processing error: pool timed out")
+    );
+    assert_eq!(
+        store
+            .mark_failed(&ids, "Processing error: gave up")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.claim_events(&ids).await.unwrap().len(),
+        0,
+        "failed is final"
+    );
+}
+
+async fn stale_unfinished_events_are_swept_once_per_lease(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "w@example.com").await;
+    let ids = insert(
+        &store,
+        &owner,
+        &[event("a", "{}"), event("b", "{}"), event("c", "{}")],
+    )
+    .await;
+    store.claim_events(&ids[1..2]).await.unwrap();
+    store.claim_events(&ids[2..]).await.unwrap();
+    store.apply_outcomes(&[processed(ids[2])]).await.unwrap();
+    assert!(
+        store
+            .requeue_stale(Duration::from_secs(60), 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is stale yet"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let swept = store
+        .requeue_stale(Duration::from_millis(200), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        swept,
+        vec![ids[0], ids[1]],
+        "enqueued and processing events, not final ones"
+    );
+    assert!(
+        store
+            .requeue_stale(Duration::from_millis(200), 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "touched events wait a new lease"
+    );
+    assert_eq!(store.count_unfinished().await.unwrap(), 2);
+}
+
+async fn unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "u@example.com").await;
+    let unicode =
+        r#"{ "emoji": "😀 é ü 中文", "escaped": "\u00e9\n\"q\"", "nul": "a\u0000b",  "n": 1.50 }"#;
+    let big = format!(r#"{{"data": "{}"}}"#, "x".repeat(1024 * 1024 + 100 * 1024));
+    let ids = insert(&store, &owner, &[event("u", unicode), event("big", &big)]).await;
+    let stored = store
+        .get_event(ids[0], Some(owner.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.payload_json, unicode);
+    let claimed = store.claim_events(&ids[1..]).await.unwrap();
+    assert_eq!(claimed[0].payload_json, big);
+}
+
+async fn operations_views_count_and_list_failures(store: Arc<dyn EventStore>) {
+    store.ping().await.unwrap();
+    let owner = user(&store, "o@example.com").await;
+    let ids = insert(
+        &store,
+        &owner,
+        &[event("a", "{}"), event("b", "[1]"), event("c", "{}")],
+    )
+    .await;
+    store.claim_events(&ids[..2]).await.unwrap();
+    let rejected = EventOutcome {
+        id: ids[1],
+        status: EventStatus::ValidationError,
+        properties_json: None,
+        error: Some("Payload must be dict, got list".into()),
+        decided_at: Utc::now(),
+    };
+    store
+        .apply_outcomes(&[processed(ids[0]), rejected])
+        .await
+        .unwrap();
+
+    let mut counts: Vec<(EventStatus, i64)> = store
+        .counts_by_status()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.status, c.count))
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        vec![
+            (EventStatus::Enqueued, 1),
+            (EventStatus::Processed, 1),
+            (EventStatus::ValidationError, 1)
+        ]
+    );
+    let failures = store.recent_failures(10).await.unwrap();
+    assert_eq!(
+        failures
+            .iter()
+            .map(|e| e.processing_error.as_deref())
+            .collect::<Vec<_>>(),
+        vec![Some("Payload must be dict, got list")]
+    );
+    let activity = store
+        .activity_per_minute(Utc::now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    let totals = activity.iter().fold((0, 0, 0), |acc, m| {
+        (acc.0 + m.accepted, acc.1 + m.processed, acc.2 + m.failed)
+    });
+    assert_eq!(totals, (3, 1, 1));
+    assert_eq!(store.events_for_task("task-1").await.unwrap().len(), 3);
+    assert!(
+        store
+            .events_for_task("no-such-task")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_postgres_store_pointed_at_a_stopped_server_reports_an_outage() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{closed_port}/postgres");
+    let error = pulseboard_store::connect(&url, 1, false)
+        .await
+        .err()
+        .expect("no server there");
+    assert!(error.is_retryable(), "{error:?} should count as an outage");
+}
+
+#[tokio::test]
+async fn a_sqlite_store_on_an_unwritable_path_is_not_an_outage() {
+    let error = pulseboard_store::connect("sqlite:///proc/no/such/dir/x.db", 1, false)
+        .await
+        .err()
+        .expect("cannot open");
+    assert!(matches!(error, StoreError::Database(_)), "{error:?}");
+}
