@@ -1,1 +1,26 @@
-//! placeholder
+//! PulseBoard's worker: a thin apalis adapter that runs each job through `pulseboard-core` and
+//! writes the outcomes to the store.
+//!
+//! Two queue backends share one job function: Redis (production, [`RedisQueue`] and the
+//! `pulseboard-worker` binary) and an in-process queue ([`embedded_queue`]) that the embedded
+//! server runs beside its HTTP handlers. The store stays the source of truth; the
+//! [`recovery sweep`](run_recovery_sweep) re-enqueues whatever a queue lost.
+
+mod embedded;
+mod handler;
+mod job;
+pub mod metrics;
+mod queue;
+mod redis_queue;
+mod sweep;
+
+pub use embedded::{EmbeddedQueue, EmbeddedWorker, embedded_queue};
+pub use job::{JobContext, JobError, JobSummary, ProcessEvents, run_job};
+pub use metrics::WorkerMetrics;
+pub use queue::{JobQueue, QueueError, QueueStats, WorkerHeartbeat, new_task_id};
+pub use redis_queue::{RedisQueue, RedisSettings, WorkerRunSettings, run_redis_worker};
+pub use sweep::{SweepSettings, run_recovery_sweep, sweep_once};
+mod options;
+pub mod telemetry;
+
+pub use options::WorkerOptions;

@@ -1,0 +1,75 @@
+//! `pulseboard-worker`: processes jobs from Redis against PostgreSQL (production mode).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use pulseboard_worker::telemetry::{self, LogFormat};
+use pulseboard_worker::{
+    JobQueue, RedisQueue, RedisSettings, WorkerMetrics, WorkerOptions, WorkerRunSettings,
+    run_recovery_sweep, run_redis_worker,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Processes PulseBoard events from the Redis queue. Run as many as you like on one Redis.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Config {
+    /// PostgreSQL URL of the event store.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// Redis URL of the job queue.
+    #[arg(long, env = "REDIS_URL")]
+    redis_url: String,
+    /// Database connections this worker may open.
+    #[arg(long, env = "PULSEBOARD_DB_POOL_SIZE", default_value_t = 8)]
+    db_pool_size: u32,
+    /// Apply pending database migrations at start.
+    #[arg(long, env = "PULSEBOARD_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    migrate: bool,
+    /// Log format.
+    #[arg(long, env = "PULSEBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(flatten)]
+    worker: WorkerOptions,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    telemetry::init(config.log_format);
+    let store =
+        pulseboard_store::connect(&config.database_url, config.db_pool_size, config.migrate)
+            .await
+            .context("cannot open the event store (DATABASE_URL)")?;
+    let settings = RedisSettings {
+        prefetch: config.worker.prefetch,
+        ..RedisSettings::default()
+    };
+    let queue = RedisQueue::connect(&config.redis_url, settings)
+        .await
+        .context("cannot reach Redis (REDIS_URL)")?;
+    let metrics = Arc::new(WorkerMetrics::default());
+    let context = config.worker.job_context(store.clone(), metrics.clone());
+
+    let shutdown = CancellationToken::new();
+    let sweep = tokio::spawn(run_recovery_sweep(
+        store,
+        Arc::new(queue.clone()) as Arc<dyn JobQueue>,
+        config.worker.sweep(),
+        config.worker.sweep().lease,
+        metrics,
+        shutdown.clone(),
+    ));
+    let run = WorkerRunSettings {
+        name_prefix: format!("pulseboard-worker-{}", ulid::Ulid::generate()),
+        concurrency: config.worker.concurrency,
+        maintenance_interval: std::time::Duration::from_secs(5),
+    };
+    let worker = tokio::spawn(run_redis_worker(queue, context, run, shutdown.clone()));
+    telemetry::shutdown_signal().await;
+    shutdown.cancel();
+    worker.await?;
+    sweep.await?;
+    Ok(())
+}

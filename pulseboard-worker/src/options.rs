@@ -1,0 +1,78 @@
+//! Worker settings shared by the `pulseboard-worker` binary and the embedded server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulseboard_core::{Processor, RetryPolicy};
+use pulseboard_store::EventStore;
+
+use crate::{JobContext, SweepSettings, WorkerMetrics};
+
+/// How jobs run, retry and get recovered. Every field has an environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerOptions {
+    /// Jobs processed at once by this worker.
+    #[arg(long, env = "PULSEBOARD_WORKER_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Jobs a Redis worker fetches ahead (prefetch).
+    #[arg(long, env = "PULSEBOARD_WORKER_PREFETCH", default_value_t = 8)]
+    pub prefetch: usize,
+    /// Wait after the first failed attempt, in milliseconds; doubles on each retry.
+    #[arg(long, env = "PULSEBOARD_RETRY_BASE_MS", default_value_t = 2_000)]
+    pub retry_base_ms: u64,
+    /// Retries after the first attempt before events are marked failed.
+    #[arg(long, env = "PULSEBOARD_MAX_RETRIES", default_value_t = 3)]
+    pub max_retries: u32,
+    /// An attempt running longer than this many seconds counts as failed.
+    #[arg(long, env = "PULSEBOARD_JOB_TIME_LIMIT_SECS", default_value_t = 300)]
+    pub job_time_limit_secs: u64,
+    /// Unfinished events untouched this many seconds are re-enqueued by the recovery sweep.
+    /// Keep it above the job time limit plus the retry backoff.
+    #[arg(long, env = "PULSEBOARD_LEASE_SECS", default_value_t = 360)]
+    pub lease_secs: u64,
+    /// Seconds between recovery sweeps.
+    #[arg(long, env = "PULSEBOARD_SWEEP_INTERVAL_SECS", default_value_t = 30)]
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            prefetch: 8,
+            retry_base_ms: 2_000,
+            max_retries: 3,
+            job_time_limit_secs: 300,
+            lease_secs: 360,
+            sweep_interval_secs: 30,
+        }
+    }
+}
+
+impl WorkerOptions {
+    /// The job context these options describe, over `store`.
+    pub fn job_context(
+        &self,
+        store: Arc<dyn EventStore>,
+        metrics: Arc<WorkerMetrics>,
+    ) -> Arc<JobContext> {
+        Arc::new(JobContext {
+            store,
+            processor: Processor::default(),
+            retry: RetryPolicy {
+                base_delay: Duration::from_millis(self.retry_base_ms),
+                max_retries: self.max_retries,
+            },
+            attempt_time_limit: Duration::from_secs(self.job_time_limit_secs),
+            metrics,
+        })
+    }
+
+    /// The recovery sweep's lease and interval.
+    pub fn sweep(&self) -> SweepSettings {
+        SweepSettings {
+            lease: Duration::from_secs(self.lease_secs),
+            interval: Duration::from_secs(self.sweep_interval_secs),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The recovery sweep: the store, not the queue, decides what still needs processing.
+//!
+//! Events left `enqueued`, `processing` or `retrying` longer than a lease (their job was lost by
+//! the queue, a worker was killed, the push after the commit failed) are enqueued again. The
+//! store's conditional updates make a duplicate delivery harmless.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulseboard_store::EventStore;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::{JobQueue, ProcessEvents, WorkerMetrics, new_task_id};
+
+/// Events per recovery job.
+const RECOVERY_JOB_EVENTS: usize = 500;
+/// Events taken per sweep round.
+const SWEEP_BATCH: u32 = 20_000;
+
+/// When and how far the sweep looks.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepSettings {
+    /// An unfinished event untouched this long is considered lost.
+    pub lease: Duration,
+    /// Time between sweeps.
+    pub interval: Duration,
+}
+
+/// Runs one sweep: re-enqueues stale events in jobs of up to 500. Returns how many were found.
+pub async fn sweep_once(
+    store: &dyn EventStore,
+    queue: &dyn JobQueue,
+    lease: Duration,
+    metrics: &WorkerMetrics,
+) -> anyhow::Result<usize> {
+    let mut total = 0;
+    loop {
+        let stale = store.requeue_stale(lease, SWEEP_BATCH).await?;
+        for chunk in stale.chunks(RECOVERY_JOB_EVENTS) {
+            let job = ProcessEvents {
+                event_ids: chunk.iter().map(|id| id.0).collect(),
+            };
+            queue.push(new_task_id(), job).await?;
+            metrics.recovered.inc_by(chunk.len() as u64);
+        }
+        total += stale.len();
+        if stale.len() < SWEEP_BATCH as usize {
+            return Ok(total);
+        }
+    }
+}
+
+/// Sweeps once at start with `startup_lease` (zero in embedded mode, where nothing else can be
+/// working on the events), then every `settings.interval` with `settings.lease`.
+pub async fn run_recovery_sweep(
+    store: Arc<dyn EventStore>,
+    queue: Arc<dyn JobQueue>,
+    settings: SweepSettings,
+    startup_lease: Duration,
+    metrics: Arc<WorkerMetrics>,
+    shutdown: CancellationToken,
+) {
+    let mut lease = startup_lease;
+    while !shutdown.is_cancelled() {
+        match sweep_once(store.as_ref(), queue.as_ref(), lease, &metrics).await {
+            Ok(0) => {}
+            Ok(found) => info!(
+                events = found,
+                "recovery sweep re-enqueued unfinished events"
+            ),
+            Err(error) => warn!(error = %error, "recovery sweep failed; will try again"),
+        }
+        lease = settings.lease;
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(settings.interval) => {}
+        }
+    }
+}
