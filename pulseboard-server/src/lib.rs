@@ -1,1 +1,25 @@
-//! placeholder
+//! PulseBoard's HTTP API: a thin axum adapter. Handlers parse, call core and the store, and map
+//! errors; the rules live in `pulseboard-core`.
+//!
+//! [`start`] builds the system from [`ServerSettings`]; [`app`] is the router, so tests drive
+//! the same wiring with `oneshot` or a real socket.
+
+mod auth;
+mod dashboard;
+mod error;
+mod extract;
+mod ingest;
+mod metrics;
+mod openapi;
+mod routes;
+mod secret;
+mod settings;
+mod startup;
+mod state;
+
+pub use auth::{Passwords, Tokens};
+pub use error::{ApiError, FieldIssue};
+pub use routes::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, app};
+pub use settings::{Cli, Command, Secret, ServerSettings};
+pub use startup::{Pulseboard, start};
+pub use state::AppState;

@@ -1,0 +1,47 @@
+//! The server's instruments and the `/metrics` exposition (worker metrics included when the
+//! worker runs in this process).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use pulseboard_worker::metrics::{Counter, write_counter, write_gauge};
+
+/// Counters of the HTTP side.
+#[derive(Debug, Default)]
+pub struct ServerMetrics {
+    /// Events committed and answered 202.
+    pub accepted: Counter,
+    /// Events refused by admission control.
+    pub admission_refused: Counter,
+    /// Requests by (route, status).
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+}
+
+impl ServerMetrics {
+    /// Counts one request to `route` answered with `status`.
+    pub fn count_request(&self, route: &str, status: u16) {
+        if let Ok(mut requests) = self.requests.lock() {
+            *requests.entry((route.to_owned(), status)).or_default() += 1;
+        }
+    }
+
+    /// Appends the server's metrics in Prometheus text format.
+    pub fn render(&self, out: &mut String, backlog: u64) {
+        write_counter(out, "pulseboard_events_accepted_total", "Events stored and answered 202.", self.accepted.get());
+        write_counter(
+            out,
+            "pulseboard_events_admission_refused_total",
+            "Events refused with 503 because the backlog was full.",
+            self.admission_refused.get(),
+        );
+        write_gauge(out, "pulseboard_backlog_events", "Events not yet in a final status.", backlog as i64);
+        let _ = writeln!(out, "# HELP pulseboard_http_requests_total HTTP requests by route and status.");
+        let _ = writeln!(out, "# TYPE pulseboard_http_requests_total counter");
+        if let Ok(requests) = self.requests.lock() {
+            for ((route, status), count) in requests.iter() {
+                let _ = writeln!(out, "pulseboard_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}");
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The server's settings: a plain struct (tests build it in code) filled from flags and
+//! environment variables by [`Cli`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use pulseboard_worker::WorkerOptions;
+use pulseboard_worker::telemetry::LogFormat;
+
+/// A secret string that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(value))
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Where the embedded mode keeps its SQLite file and generated JWT secret.
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; `None` selects the embedded SQLite store.
+    pub database_url: Option<String>,
+    /// Redis URL; `None` runs the worker in this process on an in-process queue.
+    pub redis_url: Option<String>,
+    /// JWT signing secret (≥ 32 bytes); required with `database_url`.
+    pub jwt_secret: Option<Secret>,
+    /// Bearer token that opens the operator dashboard; `None` keeps it closed.
+    pub operator_token: Option<Secret>,
+    /// Lifetime of access tokens.
+    pub token_lifetime: Duration,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most events in one batch request.
+    pub max_batch_events: usize,
+    /// Unfinished events beyond which new events are refused with 503.
+    pub max_backlog_events: u64,
+    /// Database connections the server may open.
+    pub db_pool_size: u32,
+    /// Apply pending migrations at start.
+    pub migrate: bool,
+    /// Worker settings, used when the worker runs in this process.
+    pub worker: WorkerOptions,
+}
+
+impl ServerSettings {
+    /// The embedded default with its data in `data_dir`, listening on `bind`.
+    pub fn embedded(data_dir: impl Into<PathBuf>, bind: SocketAddr) -> Self {
+        Self {
+            bind,
+            data_dir: data_dir.into(),
+            database_url: None,
+            redis_url: None,
+            jwt_secret: None,
+            operator_token: None,
+            token_lifetime: Duration::from_secs(30 * 60),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_batch_events: 1_000,
+            max_backlog_events: 500_000,
+            db_pool_size: 16,
+            migrate: true,
+            worker: WorkerOptions::default(),
+        }
+    }
+
+    /// The store URL: `DATABASE_URL`, or the SQLite file in the data directory.
+    pub fn store_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("pulseboard.db").display()),
+        }
+    }
+}
+
+/// PulseBoard's HTTP API. With no DATABASE_URL it runs the whole system in one process
+/// (SQLite + in-process worker); with DATABASE_URL and REDIS_URL it is one stateless API server
+/// of the production deployment.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Address to listen on.
+    #[arg(long, env = "PULSEBOARD_BIND", default_value = "127.0.0.1:8000", global = true)]
+    pub bind: SocketAddr,
+    /// Data directory of the embedded mode (SQLite file, generated JWT secret).
+    #[arg(long, env = "PULSEBOARD_DATA_DIR", default_value = "./pulseboard-data", global = true)]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (production). Unset: embedded SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Redis URL of the job queue (production). Unset: the worker runs in this process.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    /// JWT signing secret, at least 32 bytes. Required with DATABASE_URL; generated and kept in
+    /// the data directory otherwise.
+    #[arg(long, env = "PULSEBOARD_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<Secret>,
+    /// Token that opens /dashboard (send it as a Bearer token or `?token=`). Unset: closed.
+    #[arg(long, env = "PULSEBOARD_OPERATOR_TOKEN", hide_env_values = true, global = true)]
+    pub operator_token: Option<Secret>,
+    /// Access-token lifetime in minutes.
+    #[arg(long, env = "PULSEBOARD_TOKEN_TTL_MINUTES", default_value_t = 30, global = true)]
+    pub token_ttl_minutes: u64,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "PULSEBOARD_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+    /// Most events in one batch request.
+    #[arg(long, env = "PULSEBOARD_MAX_BATCH_EVENTS", default_value_t = 1_000, global = true)]
+    pub max_batch_events: usize,
+    /// Unfinished events beyond which the API answers 503 + Retry-After.
+    #[arg(long, env = "PULSEBOARD_MAX_BACKLOG_EVENTS", default_value_t = 500_000, global = true)]
+    pub max_backlog_events: u64,
+    /// Database connections the server may open.
+    #[arg(long, env = "PULSEBOARD_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    pub db_pool_size: u32,
+    /// Apply pending migrations at start (true/false).
+    #[arg(long, env = "PULSEBOARD_MIGRATE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub migrate: bool,
+    /// Log format.
+    #[arg(long, env = "PULSEBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub worker: WorkerOptions,
+}
+
+/// What to do.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+impl Cli {
+    /// The settings these flags describe.
+    pub fn settings(&self) -> ServerSettings {
+        ServerSettings {
+            bind: self.bind,
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            redis_url: self.redis_url.clone(),
+            jwt_secret: self.jwt_secret.clone(),
+            operator_token: self.operator_token.clone(),
+            token_lifetime: Duration::from_secs(self.token_ttl_minutes * 60),
+            max_body_bytes: self.max_body_bytes,
+            max_batch_events: self.max_batch_events,
+            max_backlog_events: self.max_backlog_events,
+            db_pool_size: self.db_pool_size,
+            migrate: self.migrate,
+            worker: self.worker.clone(),
+        }
+    }
+}

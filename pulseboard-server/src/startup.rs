@@ -1,0 +1,125 @@
+//! Building the running system from settings: store, queue (Redis, or the in-process worker),
+//! background tasks, and serving with graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use pulseboard_store::EventStore;
+use pulseboard_worker::{JobQueue, RedisQueue, RedisSettings, WorkerMetrics, embedded_queue, run_recovery_sweep};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Passwords, Tokens};
+use crate::ingest::Ingest;
+use crate::metrics::ServerMetrics;
+use crate::secret::resolve_jwt_secret;
+use crate::state::{ApiLimits, Shared};
+use crate::{AppState, ServerSettings, app};
+
+/// A started PulseBoard server: state plus its background tasks.
+pub struct Pulseboard {
+    state: AppState,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Opens the store (migrating when asked), connects or starts the queue, and starts background
+/// tasks. Fails with a message naming the setting at fault.
+pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
+    let embedded = settings.database_url.is_none();
+    if embedded {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
+    }
+    let secret = resolve_jwt_secret(settings)?;
+    let store = pulseboard_store::connect(&settings.store_url(), settings.db_pool_size, settings.migrate)
+        .await
+        .with_context(|| if embedded { "cannot open the SQLite store in the data directory" } else { "cannot open the event store (DATABASE_URL)" })?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let (queue, worker_metrics) = match &settings.redis_url {
+        Some(url) => {
+            let queue = RedisQueue::connect(url, RedisSettings::default()).await.context("cannot reach Redis (REDIS_URL)")?;
+            (Arc::new(queue) as Arc<dyn JobQueue>, None)
+        }
+        None => start_in_process_worker(settings, store.clone(), &shutdown, &mut tasks),
+    };
+    let metrics = Arc::new(ServerMetrics::default());
+    let ingest = Arc::new(Ingest::new(store.clone(), queue.clone(), settings.max_backlog_events, metrics.clone()));
+    tasks.push(tokio::spawn(ingest.clone().track_backlog(shutdown.clone())));
+    let state = AppState::new(Shared {
+        store,
+        queue,
+        ingest,
+        passwords: Passwords::new()?,
+        tokens: Tokens::new(&secret, settings.token_lifetime),
+        limits: ApiLimits { max_body_bytes: settings.max_body_bytes, max_batch_events: settings.max_batch_events },
+        metrics,
+        worker_metrics,
+        operator_token: settings.operator_token.clone(),
+    });
+    Ok(Pulseboard { state, shutdown, tasks })
+}
+
+/// The embedded worker and its recovery sweep. With SQLite nothing else can be working on the
+/// events, so the first sweep takes every unfinished event at once (a restart resumes them).
+fn start_in_process_worker(
+    settings: &ServerSettings,
+    store: Arc<dyn EventStore>,
+    shutdown: &CancellationToken,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> (Arc<dyn JobQueue>, Option<Arc<WorkerMetrics>>) {
+    let metrics = Arc::new(WorkerMetrics::default());
+    let context = settings.worker.job_context(store.clone(), metrics.clone());
+    let (queue, worker) = embedded_queue(context, settings.worker.concurrency);
+    let worker_shutdown = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        if let Err(error) = worker.run(worker_shutdown).await {
+            tracing::error!(error = %error, "in-process worker stopped");
+        }
+    }));
+    let queue: Arc<dyn JobQueue> = Arc::new(queue);
+    let startup_lease = if settings.database_url.is_none() { Duration::ZERO } else { settings.worker.sweep().lease };
+    tasks.push(tokio::spawn(run_recovery_sweep(
+        store,
+        queue.clone(),
+        settings.worker.sweep(),
+        startup_lease,
+        metrics.clone(),
+        shutdown.clone(),
+    )));
+    (queue, Some(metrics))
+}
+
+impl Pulseboard {
+    /// The shared state (for tests).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The HTTP router over this server's state.
+    pub fn router(&self) -> Router {
+        app(self.state.clone())
+    }
+
+    /// Serves on `listener` until `signal` resolves, then stops accepting, finishes in-flight
+    /// requests and lets the in-process worker finish its running jobs.
+    pub async fn serve(self, listener: TcpListener, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(address = %listener.local_addr()?, store = self.state.store().backend_name(), queue = self.state.queue().backend_name(), "PulseBoard listening");
+        axum::serve(listener, self.router()).with_graceful_shutdown(signal).await?;
+        self.stop().await;
+        Ok(())
+    }
+
+    /// Stops background tasks, waiting for running jobs.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
