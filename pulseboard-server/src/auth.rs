@@ -30,30 +30,50 @@ impl Passwords {
     pub fn new() -> anyhow::Result<Self> {
         let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
         let dummy_hash = hash_now("not a real password, only for timing")?;
-        Ok(Self { permits: Arc::new(Semaphore::new(parallelism)), dummy_hash: dummy_hash.into() })
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(parallelism)),
+            dummy_hash: dummy_hash.into(),
+        })
     }
 
     /// A PHC-format argon2id hash of `password`.
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        self.blocking(move || hash_now(&password)).await?.map_err(|error| {
-            tracing::error!(error = %error, "password hashing failed");
-            ApiError::Internal
-        })
+        self.blocking(move || hash_now(&password))
+            .await?
+            .map_err(|error| {
+                tracing::error!(error = %error, "password hashing failed");
+                ApiError::Internal
+            })
     }
 
     /// Whether `password` matches `stored_hash`; with no stored hash (unknown user) verifies
     /// against a dummy hash and answers `false`, taking the same time.
-    pub async fn verify(&self, password: String, stored_hash: Option<String>) -> Result<bool, ApiError> {
+    pub async fn verify(
+        &self,
+        password: String,
+        stored_hash: Option<String>,
+    ) -> Result<bool, ApiError> {
         let known = stored_hash.is_some();
         let hash = stored_hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = self
-            .blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
+            .blocking(move || {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), hash.as_str())
+                    .is_ok()
+            })
             .await?;
         Ok(known && matches)
     }
 
-    async fn blocking<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(|_| ApiError::Internal)?;
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Internal)?;
         tokio::task::spawn_blocking(work).await.map_err(|error| {
             tracing::error!(error = %error, "password task failed");
             ApiError::Internal
@@ -107,11 +127,17 @@ impl Tokens {
     /// A token for `user`.
     pub fn issue(&self, user: UserId) -> Result<String, ApiError> {
         let now = Utc::now().timestamp();
-        let claims = Claims { sub: user.0.to_string(), iat: now, exp: now + self.lifetime.as_secs() as i64 };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|error| {
-            tracing::error!(error = %error, "token signing failed");
-            ApiError::Internal
-        })
+        let claims = Claims {
+            sub: user.0.to_string(),
+            iat: now,
+            exp: now + self.lifetime.as_secs() as i64,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(
+            |error| {
+                tracing::error!(error = %error, "token signing failed");
+                ApiError::Internal
+            },
+        )
     }
 
     /// The user a valid, unexpired token names; `None` for anything else.
@@ -124,7 +150,12 @@ impl Tokens {
     #[doc(hidden)]
     pub fn issue_expired(&self, user: UserId, ago: Duration) -> String {
         let exp = Utc::now().timestamp() - ago.as_secs() as i64;
-        let claims = Claims { sub: user.0.to_string(), iat: exp - 60, exp };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+        let claims = Claims {
+            sub: user.0.to_string(),
+            iat: exp - 60,
+            exp,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .unwrap_or_default()
     }
 }

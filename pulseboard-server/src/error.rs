@@ -25,7 +25,11 @@ pub struct FieldIssue {
 impl FieldIssue {
     /// An issue at `loc`.
     pub fn new(loc: Vec<Value>, msg: impl Into<String>, kind: &'static str) -> Self {
-        Self { loc, msg: msg.into(), kind }
+        Self {
+            loc,
+            msg: msg.into(),
+            kind,
+        }
     }
 }
 
@@ -93,13 +97,19 @@ impl IntoResponse for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 json!("Content-Type must be application/json"),
             ),
-            Self::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, json!("Request body exceeds the configured size limit")),
+            Self::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!("Request body exceeds the configured size limit"),
+            ),
             Self::Unauthorized(message) => (StatusCode::UNAUTHORIZED, json!(message)),
             Self::Forbidden(message) => (StatusCode::FORBIDDEN, json!(message)),
             Self::NotFound(message) => (StatusCode::NOT_FOUND, json!(message)),
             Self::Conflict(message) => (StatusCode::CONFLICT, json!(message)),
             Self::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, json!(message)),
-            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, json!("Internal server error")),
+            Self::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!("Internal server error"),
+            ),
         };
         let mut response = (status, Json(json!({ "detail": detail }))).into_response();
         let headers = response.headers_mut();
@@ -108,7 +118,10 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::Unavailable(_) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
             }
             _ => {}
         }

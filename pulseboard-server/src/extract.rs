@@ -23,22 +23,41 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         if !accepts_as_json(request.headers().get(header::CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::BodyTooLarge
-            } else {
-                ApiError::invalid(vec![json!("body")], "Could not read the request body", "body_unreadable")
-            }
-        })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(json_error)
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::BodyTooLarge
+                } else {
+                    ApiError::invalid(
+                        vec![json!("body")],
+                        "Could not read the request body",
+                        "body_unreadable",
+                    )
+                }
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(json_error)
     }
 }
 
 fn accepts_as_json(content_type: Option<&header::HeaderValue>) -> bool {
-    let Some(value) = content_type else { return true };
-    let Ok(value) = value.to_str() else { return false };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || essence.ends_with("+json") || essence == "application/x-www-form-urlencoded"
+    let Some(value) = content_type else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence.ends_with("+json")
+        || essence == "application/x-www-form-urlencoded"
 }
 
 fn json_error(error: serde_json::Error) -> ApiError {
@@ -63,9 +82,15 @@ pub(crate) struct AuthUser {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized("Not authenticated"))?;
-        let id = state.tokens().verify(token).ok_or(ApiError::Unauthorized("Could not validate credentials"))?;
+        let id = state
+            .tokens()
+            .verify(token)
+            .ok_or(ApiError::Unauthorized("Could not validate credentials"))?;
         Ok(Self { id })
     }
 }
@@ -73,5 +98,8 @@ impl FromRequestParts<AppState> for AuthUser {
 fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|token| !token.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|token| !token.is_empty())
 }

@@ -36,8 +36,19 @@ pub struct Ingest {
 
 impl Ingest {
     /// An ingest path refusing new events once `max_backlog` events are unfinished.
-    pub fn new(store: Arc<dyn EventStore>, queue: Arc<dyn JobQueue>, max_backlog: u64, metrics: Arc<ServerMetrics>) -> Self {
-        Self { store, queue, backlog: AtomicU64::new(0), max_backlog, metrics }
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        queue: Arc<dyn JobQueue>,
+        max_backlog: u64,
+        metrics: Arc<ServerMetrics>,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            backlog: AtomicU64::new(0),
+            max_backlog,
+            metrics,
+        }
     }
 
     /// Stores `events` for `owner` in one transaction, then pushes one job. The answer comes only
@@ -46,18 +57,32 @@ impl Ingest {
     pub async fn submit(&self, owner: UserId, events: &[NewEvent]) -> Result<Accepted, ApiError> {
         if self.backlog.load(Ordering::Relaxed) >= self.max_backlog {
             self.metrics.admission_refused.inc_by(events.len() as u64);
-            return Err(ApiError::Unavailable("Too many events are waiting to be processed; retry later"));
+            return Err(ApiError::Unavailable(
+                "Too many events are waiting to be processed; retry later",
+            ));
         }
         let task_id = new_task_id();
-        let rows: Vec<EventToInsert<'_>> = events.iter().map(|event| EventToInsert { owner, event }).collect();
-        let event_ids = self.store.insert_events(&task_id.to_string(), &rows).await?;
-        self.backlog.fetch_add(event_ids.len() as u64, Ordering::Relaxed);
+        let rows: Vec<EventToInsert<'_>> = events
+            .iter()
+            .map(|event| EventToInsert { owner, event })
+            .collect();
+        let event_ids = self
+            .store
+            .insert_events(&task_id.to_string(), &rows)
+            .await?;
+        self.backlog
+            .fetch_add(event_ids.len() as u64, Ordering::Relaxed);
         self.metrics.accepted.inc_by(event_ids.len() as u64);
-        let job = ProcessEvents { event_ids: event_ids.iter().map(|id| id.0).collect() };
+        let job = ProcessEvents {
+            event_ids: event_ids.iter().map(|id| id.0).collect(),
+        };
         if let Err(error) = self.queue.push(task_id, job).await {
             tracing::warn!(task.id = %task_id, error = %error, "queue push failed after commit; the recovery sweep will enqueue these events");
         }
-        Ok(Accepted { event_ids, task_id: task_id.to_string() })
+        Ok(Accepted {
+            event_ids,
+            task_id: task_id.to_string(),
+        })
     }
 
     /// Re-counts the backlog from the store every 250 ms until `shutdown`.

@@ -16,7 +16,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
-        .map_err(|error| anyhow::anyhow!("cannot listen on {} (PULSEBOARD_BIND): {error}", settings.bind))?;
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "cannot listen on {} (PULSEBOARD_BIND): {error}",
+                settings.bind
+            )
+        })?;
     let server = pulseboard_server::start(&settings).await?;
     server.serve(listener, telemetry::shutdown_signal()).await
 }

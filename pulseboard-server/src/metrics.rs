@@ -28,19 +28,35 @@ impl ServerMetrics {
 
     /// Appends the server's metrics in Prometheus text format.
     pub fn render(&self, out: &mut String, backlog: u64) {
-        write_counter(out, "pulseboard_events_accepted_total", "Events stored and answered 202.", self.accepted.get());
+        write_counter(
+            out,
+            "pulseboard_events_accepted_total",
+            "Events stored and answered 202.",
+            self.accepted.get(),
+        );
         write_counter(
             out,
             "pulseboard_events_admission_refused_total",
             "Events refused with 503 because the backlog was full.",
             self.admission_refused.get(),
         );
-        write_gauge(out, "pulseboard_backlog_events", "Events not yet in a final status.", backlog as i64);
-        let _ = writeln!(out, "# HELP pulseboard_http_requests_total HTTP requests by route and status.");
+        write_gauge(
+            out,
+            "pulseboard_backlog_events",
+            "Events not yet in a final status.",
+            backlog as i64,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pulseboard_http_requests_total HTTP requests by route and status."
+        );
         let _ = writeln!(out, "# TYPE pulseboard_http_requests_total counter");
         if let Ok(requests) = self.requests.lock() {
             for ((route, status), count) in requests.iter() {
-                let _ = writeln!(out, "pulseboard_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "pulseboard_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
+                );
             }
         }
     }

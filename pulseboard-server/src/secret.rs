@@ -16,7 +16,9 @@ const SECRET_FILE: &str = "jwt-secret";
 pub(crate) fn resolve_jwt_secret(settings: &ServerSettings) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = &settings.jwt_secret {
         if secret.expose().len() < MIN_SECRET_BYTES {
-            bail!("PULSEBOARD_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long (try `openssl rand -hex 32`)");
+            bail!(
+                "PULSEBOARD_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long (try `openssl rand -hex 32`)"
+            );
         }
         return Ok(secret.expose().as_bytes().to_vec());
     }
@@ -35,12 +37,17 @@ fn load_or_create(path: &Path) -> anyhow::Result<Vec<u8>> {
         if existing.len() >= MIN_SECRET_BYTES {
             return Ok(existing.as_bytes().to_vec());
         }
-        bail!("{} holds a secret shorter than {MIN_SECRET_BYTES} bytes; delete it to generate a new one", path.display());
+        bail!(
+            "{} holds a secret shorter than {MIN_SECRET_BYTES} bytes; delete it to generate a new one",
+            path.display()
+        );
     }
     let mut random = [0u8; 32];
-    getrandom::fill(&mut random).map_err(|error| anyhow::anyhow!("no randomness for the JWT secret: {error}"))?;
+    getrandom::fill(&mut random)
+        .map_err(|error| anyhow::anyhow!("no randomness for the JWT secret: {error}"))?;
     let secret: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
-    write_private(path, &secret).with_context(|| format!("cannot write the JWT secret to {}", path.display()))?;
+    write_private(path, &secret)
+        .with_context(|| format!("cannot write the JWT secret to {}", path.display()))?;
     tracing::info!(path = %path.display(), "generated a JWT secret");
     Ok(secret.into_bytes())
 }

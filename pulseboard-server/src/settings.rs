@@ -50,6 +50,8 @@ pub struct ServerSettings {
     pub database_url: Option<String>,
     /// Redis URL; `None` runs the worker in this process on an in-process queue.
     pub redis_url: Option<String>,
+    /// Key prefix of the Redis queue (servers and workers must agree).
+    pub redis_queue: String,
     /// JWT signing secret (≥ 32 bytes); required with `database_url`.
     pub jwt_secret: Option<Secret>,
     /// Bearer token that opens the operator dashboard; `None` keeps it closed.
@@ -78,6 +80,7 @@ impl ServerSettings {
             data_dir: data_dir.into(),
             database_url: None,
             redis_url: None,
+            redis_queue: pulseboard_worker::RedisSettings::default().queue_name,
             jwt_secret: None,
             operator_token: None,
             token_lifetime: Duration::from_secs(30 * 60),
@@ -108,10 +111,20 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Address to listen on.
-    #[arg(long, env = "PULSEBOARD_BIND", default_value = "127.0.0.1:8000", global = true)]
+    #[arg(
+        long,
+        env = "PULSEBOARD_BIND",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
     pub bind: SocketAddr,
     /// Data directory of the embedded mode (SQLite file, generated JWT secret).
-    #[arg(long, env = "PULSEBOARD_DATA_DIR", default_value = "./pulseboard-data", global = true)]
+    #[arg(
+        long,
+        env = "PULSEBOARD_DATA_DIR",
+        default_value = "./pulseboard-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// PostgreSQL URL (production). Unset: embedded SQLite in the data directory.
     #[arg(long, env = "DATABASE_URL", global = true)]
@@ -119,27 +132,65 @@ pub struct Cli {
     /// Redis URL of the job queue (production). Unset: the worker runs in this process.
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
+    /// Key prefix of the Redis queue; servers and workers must use the same.
+    #[arg(
+        long,
+        env = "PULSEBOARD_REDIS_QUEUE",
+        default_value = "pulseboard_events",
+        global = true
+    )]
+    pub redis_queue: String,
     /// JWT signing secret, at least 32 bytes. Required with DATABASE_URL; generated and kept in
     /// the data directory otherwise.
-    #[arg(long, env = "PULSEBOARD_JWT_SECRET", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "PULSEBOARD_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     pub jwt_secret: Option<Secret>,
     /// Token that opens /dashboard (send it as a Bearer token or `?token=`). Unset: closed.
-    #[arg(long, env = "PULSEBOARD_OPERATOR_TOKEN", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "PULSEBOARD_OPERATOR_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
     pub operator_token: Option<Secret>,
     /// Access-token lifetime in minutes.
-    #[arg(long, env = "PULSEBOARD_TOKEN_TTL_MINUTES", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "PULSEBOARD_TOKEN_TTL_MINUTES",
+        default_value_t = 30,
+        global = true
+    )]
     pub token_ttl_minutes: u64,
     /// Largest accepted request body in bytes.
     #[arg(long, env = "PULSEBOARD_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
     /// Most events in one batch request.
-    #[arg(long, env = "PULSEBOARD_MAX_BATCH_EVENTS", default_value_t = 1_000, global = true)]
+    #[arg(
+        long,
+        env = "PULSEBOARD_MAX_BATCH_EVENTS",
+        default_value_t = 1_000,
+        global = true
+    )]
     pub max_batch_events: usize,
     /// Unfinished events beyond which the API answers 503 + Retry-After.
-    #[arg(long, env = "PULSEBOARD_MAX_BACKLOG_EVENTS", default_value_t = 500_000, global = true)]
+    #[arg(
+        long,
+        env = "PULSEBOARD_MAX_BACKLOG_EVENTS",
+        default_value_t = 500_000,
+        global = true
+    )]
     pub max_backlog_events: u64,
     /// Database connections the server may open.
-    #[arg(long, env = "PULSEBOARD_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    #[arg(
+        long,
+        env = "PULSEBOARD_DB_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
     pub db_pool_size: u32,
     /// Apply pending migrations at start (true/false).
     #[arg(long, env = "PULSEBOARD_MIGRATE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
@@ -168,6 +219,7 @@ impl Cli {
             data_dir: self.data_dir.clone(),
             database_url: self.database_url.clone(),
             redis_url: self.redis_url.clone(),
+            redis_queue: self.redis_queue.clone(),
             jwt_secret: self.jwt_secret.clone(),
             operator_token: self.operator_token.clone(),
             token_lifetime: Duration::from_secs(self.token_ttl_minutes * 60),

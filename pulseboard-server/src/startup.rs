@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use pulseboard_store::EventStore;
-use pulseboard_worker::{JobQueue, RedisQueue, RedisSettings, WorkerMetrics, embedded_queue, run_recovery_sweep};
+use pulseboard_worker::{
+    JobQueue, RedisQueue, RedisSettings, WorkerMetrics, embedded_queue, run_recovery_sweep,
+};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -32,24 +34,51 @@ pub struct Pulseboard {
 pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
     let embedded = settings.database_url.is_none();
     if embedded {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
     }
     let secret = resolve_jwt_secret(settings)?;
-    let store = pulseboard_store::connect(&settings.store_url(), settings.db_pool_size, settings.migrate)
-        .await
-        .with_context(|| if embedded { "cannot open the SQLite store in the data directory" } else { "cannot open the event store (DATABASE_URL)" })?;
+    let store = pulseboard_store::connect(
+        &settings.store_url(),
+        settings.db_pool_size,
+        settings.migrate,
+    )
+    .await
+    .with_context(|| {
+        if embedded {
+            "cannot open the SQLite store in the data directory"
+        } else {
+            "cannot open the event store (DATABASE_URL)"
+        }
+    })?;
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
     let (queue, worker_metrics) = match &settings.redis_url {
         Some(url) => {
-            let queue = RedisQueue::connect(url, RedisSettings::default()).await.context("cannot reach Redis (REDIS_URL)")?;
+            let queue = RedisQueue::connect(
+                url,
+                RedisSettings {
+                    queue_name: settings.redis_queue.clone(),
+                    ..RedisSettings::default()
+                },
+            )
+            .await
+            .context("cannot reach Redis (REDIS_URL)")?;
             (Arc::new(queue) as Arc<dyn JobQueue>, None)
         }
         None => start_in_process_worker(settings, store.clone(), &shutdown, &mut tasks),
     };
     let metrics = Arc::new(ServerMetrics::default());
-    let ingest = Arc::new(Ingest::new(store.clone(), queue.clone(), settings.max_backlog_events, metrics.clone()));
+    let ingest = Arc::new(Ingest::new(
+        store.clone(),
+        queue.clone(),
+        settings.max_backlog_events,
+        metrics.clone(),
+    ));
     tasks.push(tokio::spawn(ingest.clone().track_backlog(shutdown.clone())));
     let state = AppState::new(Shared {
         store,
@@ -57,12 +86,19 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
         ingest,
         passwords: Passwords::new()?,
         tokens: Tokens::new(&secret, settings.token_lifetime),
-        limits: ApiLimits { max_body_bytes: settings.max_body_bytes, max_batch_events: settings.max_batch_events },
+        limits: ApiLimits {
+            max_body_bytes: settings.max_body_bytes,
+            max_batch_events: settings.max_batch_events,
+        },
         metrics,
         worker_metrics,
         operator_token: settings.operator_token.clone(),
     });
-    Ok(Pulseboard { state, shutdown, tasks })
+    Ok(Pulseboard {
+        state,
+        shutdown,
+        tasks,
+    })
 }
 
 /// The embedded worker and its recovery sweep. With SQLite nothing else can be working on the
@@ -83,7 +119,11 @@ fn start_in_process_worker(
         }
     }));
     let queue: Arc<dyn JobQueue> = Arc::new(queue);
-    let startup_lease = if settings.database_url.is_none() { Duration::ZERO } else { settings.worker.sweep().lease };
+    let startup_lease = if settings.database_url.is_none() {
+        Duration::ZERO
+    } else {
+        settings.worker.sweep().lease
+    };
     tasks.push(tokio::spawn(run_recovery_sweep(
         store,
         queue.clone(),
@@ -108,9 +148,15 @@ impl Pulseboard {
 
     /// Serves on `listener` until `signal` resolves, then stops accepting, finishes in-flight
     /// requests and lets the in-process worker finish its running jobs.
-    pub async fn serve(self, listener: TcpListener, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(address = %listener.local_addr()?, store = self.state.store().backend_name(), queue = self.state.queue().backend_name(), "PulseBoard listening");
-        axum::serve(listener, self.router()).with_graceful_shutdown(signal).await?;
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(signal)
+            .await?;
         self.stop().await;
         Ok(())
     }

@@ -285,7 +285,7 @@ async fn run_maintenance(queue: RedisQueue, interval: Duration, shutdown: Cancel
         }
         ticks += 1;
         // Vacuum reads the whole data hash in one script: run it every 12 ticks, while it is small.
-        if ticks % 12 == 0 {
+        if ticks.is_multiple_of(12) {
             match queue.clean_finished().await {
                 Ok(vacuumed) => tracing::debug!(
                     tasks = vacuumed,

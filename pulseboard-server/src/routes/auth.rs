@@ -55,7 +55,11 @@ pub(crate) async fn register(
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     let (email, password) = check_registration(&request)?;
     let password_hash = state.passwords().hash(password.to_owned()).await?;
-    let user = NewUser { email: email.to_owned(), password_hash, full_name: request.full_name.clone() };
+    let user = NewUser {
+        email: email.to_owned(),
+        password_hash,
+        full_name: request.full_name.clone(),
+    };
     let created = state.store().create_user(&user).await?;
     let view = UserView {
         id: created.id.0,
@@ -81,28 +85,46 @@ pub(crate) async fn login(
         return Err(ApiError::Unauthorized("Incorrect email or password"));
     };
     let access_token = state.tokens().issue(user.id)?;
-    Ok(Json(TokenView { access_token, token_type: "bearer", expires_in: state.tokens().lifetime().as_secs() }))
+    Ok(Json(TokenView {
+        access_token,
+        token_type: "bearer",
+        expires_in: state.tokens().lifetime().as_secs(),
+    }))
 }
 
 fn check_registration(request: &RegisterRequest) -> Result<(&str, &str), ApiError> {
     let mut issues = Vec::new();
     let email = request.email.as_deref().map(str::trim);
     match email {
-        None => issues.push(FieldIssue::new(vec![json!("body"), json!("email")], "Field required", "missing")),
+        None => issues.push(FieldIssue::new(
+            vec![json!("body"), json!("email")],
+            "Field required",
+            "missing",
+        )),
         Some(email) => {
             if let Err(reason) = check_email(email) {
                 let message = format!("value is not a valid email address: {reason}");
-                issues.push(FieldIssue::new(vec![json!("body"), json!("email")], message, "value_error"));
+                issues.push(FieldIssue::new(
+                    vec![json!("body"), json!("email")],
+                    message,
+                    "value_error",
+                ));
             }
         }
     }
     match request.password.as_deref() {
-        None => issues.push(FieldIssue::new(vec![json!("body"), json!("password")], "Field required", "missing")),
-        Some(password) if password.chars().count() < MIN_PASSWORD_CHARS => issues.push(FieldIssue::new(
+        None => issues.push(FieldIssue::new(
             vec![json!("body"), json!("password")],
-            format!("String should have at least {MIN_PASSWORD_CHARS} characters"),
-            "string_too_short",
+            "Field required",
+            "missing",
         )),
+        Some(password) if password.chars().count() < MIN_PASSWORD_CHARS => {
+            issues.push(FieldIssue::new(
+                vec![json!("body"), json!("password")],
+                format!("String should have at least {MIN_PASSWORD_CHARS} characters"),
+                "string_too_short",
+            ))
+        }
         Some(password) if password.len() > MAX_PASSWORD_BYTES => issues.push(FieldIssue::new(
             vec![json!("body"), json!("password")],
             format!("String should have at most {MAX_PASSWORD_BYTES} characters"),
@@ -110,7 +132,11 @@ fn check_registration(request: &RegisterRequest) -> Result<(&str, &str), ApiErro
         )),
         Some(_) => {}
     }
-    if request.full_name.as_deref().is_some_and(|name| name.chars().count() > 255) {
+    if request
+        .full_name
+        .as_deref()
+        .is_some_and(|name| name.chars().count() > 255)
+    {
         issues.push(FieldIssue::new(
             vec![json!("body"), json!("full_name")],
             "String should have at most 255 characters",
@@ -145,5 +171,9 @@ fn check_email(email: &str) -> Result<(), &'static str> {
 }
 
 fn missing_credentials() -> Vec<FieldIssue> {
-    vec![FieldIssue::new(vec![json!("body")], "Both email and password are required", "missing")]
+    vec![FieldIssue::new(
+        vec![json!("body")],
+        "Both email and password are required",
+        "missing",
+    )]
 }

@@ -56,7 +56,10 @@ pub(crate) async fn submit(
     JsonBody(raw): JsonBody<RawEvent>,
 ) -> Result<(StatusCode, Json<EventAccepted>), ApiError> {
     let event = parse_event(&raw, &[json!("body")]).map_err(ApiError::Validation)?;
-    let accepted = state.ingest().submit(user.id, std::slice::from_ref(&event)).await?;
+    let accepted = state
+        .ingest()
+        .submit(user.id, std::slice::from_ref(&event))
+        .await?;
     let body = EventAccepted {
         event_id: accepted.event_ids.first().map_or(0, |id| id.0),
         task_id: accepted.task_id,
@@ -88,10 +91,18 @@ pub(crate) async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<EventView>, ApiError> {
     let id = id.parse::<i64>().map_err(|_| {
-        ApiError::invalid(vec![json!("path"), json!("id")], "Input should be a valid integer", "int_parsing")
+        ApiError::invalid(
+            vec![json!("path"), json!("id")],
+            "Input should be a valid integer",
+            "int_parsing",
+        )
     })?;
     // Another user's event answers 404 too: existence is not revealed.
-    let event = state.store().get_event(EventId(id), Some(user.id)).await?.ok_or(ApiError::NotFound("Event not found"))?;
+    let event = state
+        .store()
+        .get_event(EventId(id), Some(user.id))
+        .await?
+        .ok_or(ApiError::NotFound("Event not found"))?;
     Ok(Json(EventView::from(event)))
 }
 
@@ -120,8 +131,13 @@ pub(crate) async fn list(
 ) -> Result<Json<EventPage>, ApiError> {
     let filter = parse_filter(query)?;
     let events = state.store().list_events(user.id, &filter).await?;
-    let next_before_id = (events.len() == filter.limit as usize).then(|| events.last().map(|e| e.id.0)).flatten();
-    Ok(Json(EventPage { items: events.into_iter().map(EventView::from).collect(), next_before_id }))
+    let next_before_id = (events.len() == filter.limit as usize)
+        .then(|| events.last().map(|e| e.id.0))
+        .flatten();
+    Ok(Json(EventPage {
+        items: events.into_iter().map(EventView::from).collect(),
+        next_before_id,
+    }))
 }
 
 /// The event resource of the API.
@@ -178,10 +194,17 @@ fn parse_batch(raw: RawBatch, max_events: usize) -> Result<Vec<NewEvent>, ApiErr
         return Err(ApiError::invalid(loc, "Field required", "missing"));
     };
     if raw_events.is_empty() {
-        return Err(ApiError::invalid(loc, "List should have at least 1 item after validation", "too_short"));
+        return Err(ApiError::invalid(
+            loc,
+            "List should have at least 1 item after validation",
+            "too_short",
+        ));
     }
     if raw_events.len() > max_events {
-        let message = format!("List should have at most {max_events} items after validation, not {}", raw_events.len());
+        let message = format!(
+            "List should have at most {max_events} items after validation, not {}",
+            raw_events.len()
+        );
         return Err(ApiError::invalid(loc, message, "too_long"));
     }
     let mut events = Vec::with_capacity(raw_events.len());
@@ -192,7 +215,11 @@ fn parse_batch(raw: RawBatch, max_events: usize) -> Result<Vec<NewEvent>, ApiErr
             Err(found) => issues.extend(found),
         }
     }
-    if issues.is_empty() { Ok(events) } else { Err(ApiError::Validation(issues)) }
+    if issues.is_empty() {
+        Ok(events)
+    } else {
+        Err(ApiError::Validation(issues))
+    }
 }
 
 /// Checks field types, then hands the fields to core's parser; every issue names its field.
@@ -208,7 +235,11 @@ fn parse_event(raw: &RawEvent, loc: &[Value]) -> Result<NewEvent, Vec<FieldIssue
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => Some(text.clone()),
             Some(_) => {
-                issues.push(FieldIssue::new(at(), "Input should be a valid string", "string_type"));
+                issues.push(FieldIssue::new(
+                    at(),
+                    "Input should be a valid string",
+                    "string_type",
+                ));
                 None
             }
         }
@@ -234,17 +265,27 @@ fn field_issue(error: FieldError, loc: &[Value]) -> FieldIssue {
     let at = [loc, &[json!(error.field())]].concat();
     match error {
         FieldError::Missing { .. } => FieldIssue::new(at, "Field required", "missing"),
-        FieldError::Empty { .. } => FieldIssue::new(at, "String should have at least 1 character", "string_too_short"),
-        FieldError::TooLong { max_chars, .. } => {
-            FieldIssue::new(at, format!("String should have at most {max_chars} characters"), "string_too_long")
-        }
+        FieldError::Empty { .. } => FieldIssue::new(
+            at,
+            "String should have at least 1 character",
+            "string_too_short",
+        ),
+        FieldError::TooLong { max_chars, .. } => FieldIssue::new(
+            at,
+            format!("String should have at most {max_chars} characters"),
+            "string_too_long",
+        ),
     }
 }
 
 fn parse_filter(query: ListQuery) -> Result<EventFilter, ApiError> {
     let mut issues = Vec::new();
     let mut issue = |name: &str, msg: &str, kind: &'static str| {
-        issues.push(FieldIssue::new(vec![json!("query"), json!(name)], msg, kind));
+        issues.push(FieldIssue::new(
+            vec![json!("query"), json!(name)],
+            msg,
+            kind,
+        ));
     };
     let status = query.status.as_deref().and_then(|text| {
         text.parse::<EventStatus>().map_err(|_| issue("status", "Input should be one of enqueued, processing, retrying, processed, validation_error, failed", "enum")).ok()
@@ -253,25 +294,51 @@ fn parse_filter(query: ListQuery) -> Result<EventFilter, ApiError> {
         value.and_then(|text| {
             chrono::DateTime::parse_from_rfc3339(text)
                 .map(|time| time.with_timezone(&chrono::Utc))
-                .map_err(|_| issue(name, "Input should be an RFC 3339 timestamp, e.g. 2025-12-18T10:30:00Z", "datetime_parsing"))
+                .map_err(|_| {
+                    issue(
+                        name,
+                        "Input should be an RFC 3339 timestamp, e.g. 2025-12-18T10:30:00Z",
+                        "datetime_parsing",
+                    )
+                })
                 .ok()
         })
     };
     let created_from = time("created_from", query.created_from.as_deref());
     let created_until = time("created_until", query.created_until.as_deref());
     let before_id = query.before_id.as_deref().and_then(|text| {
-        text.parse::<i64>().map(EventId).map_err(|_| issue("before_id", "Input should be a valid integer", "int_parsing")).ok()
+        text.parse::<i64>()
+            .map(EventId)
+            .map_err(|_| {
+                issue(
+                    "before_id",
+                    "Input should be a valid integer",
+                    "int_parsing",
+                )
+            })
+            .ok()
     });
     let limit = match query.limit.as_deref().map(str::parse::<u32>) {
         None => DEFAULT_PAGE,
         Some(Ok(limit)) if (1..=MAX_PAGE).contains(&limit) => limit,
         Some(_) => {
-            issue("limit", &format!("Input should be an integer from 1 to {MAX_PAGE}"), "less_than_equal");
+            issue(
+                "limit",
+                &format!("Input should be an integer from 1 to {MAX_PAGE}"),
+                "less_than_equal",
+            );
             DEFAULT_PAGE
         }
     };
     if !issues.is_empty() {
         return Err(ApiError::Validation(issues));
     }
-    Ok(EventFilter { status, event_name: query.event_name, created_from, created_until, before_id, limit })
+    Ok(EventFilter {
+        status,
+        event_name: query.event_name,
+        created_from,
+        created_until,
+        before_id,
+        limit,
+    })
 }

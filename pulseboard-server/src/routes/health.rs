@@ -29,11 +29,13 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, 
             if let Err(error) = &queue {
                 tracing::warn!(error = %error, "readiness: queue unavailable");
             }
-            Err(ApiError::Unavailable(match (store.is_ok(), queue.is_ok()) {
-                (false, false) => "Not ready: the store and the queue are unavailable",
-                (false, true) => "Not ready: the store is unavailable",
-                _ => "Not ready: the queue is unavailable",
-            }))
+            Err(ApiError::Unavailable(
+                match (store.is_ok(), queue.is_ok()) {
+                    (false, false) => "Not ready: the store and the queue are unavailable",
+                    (false, true) => "Not ready: the store is unavailable",
+                    _ => "Not ready: the queue is unavailable",
+                },
+            ))
         }
     }
 }
@@ -45,8 +47,22 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         worker.render(&mut body);
     }
     if let Ok(stats) = state.queue().stats().await {
-        pulseboard_worker::metrics::write_gauge(&mut body, "pulseboard_queue_pending_jobs", "Jobs waiting for a worker.", stats.pending_jobs as i64);
-        pulseboard_worker::metrics::write_gauge(&mut body, "pulseboard_queue_in_flight_jobs", "Jobs fetched by workers.", stats.in_flight_jobs as i64);
+        pulseboard_worker::metrics::write_gauge(
+            &mut body,
+            "pulseboard_queue_pending_jobs",
+            "Jobs waiting for a worker.",
+            stats.pending_jobs as i64,
+        );
+        pulseboard_worker::metrics::write_gauge(
+            &mut body,
+            "pulseboard_queue_in_flight_jobs",
+            "Jobs fetched by workers.",
+            stats.in_flight_jobs as i64,
+        );
     }
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
 }

@@ -32,7 +32,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
 }
 
@@ -41,7 +44,10 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
-    (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({ "detail": "Method Not Allowed" })))
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({ "detail": "Method Not Allowed" })),
+    )
 }
 
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -50,6 +56,8 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
-    state.metrics().count_request(&route, response.status().as_u16());
+    state
+        .metrics()
+        .count_request(&route, response.status().as_u16());
     response
 }

@@ -21,6 +21,13 @@ struct Config {
     /// Redis URL of the job queue.
     #[arg(long, env = "REDIS_URL")]
     redis_url: String,
+    /// Key prefix of the Redis queue; servers and workers must use the same.
+    #[arg(
+        long,
+        env = "PULSEBOARD_REDIS_QUEUE",
+        default_value = "pulseboard_events"
+    )]
+    redis_queue: String,
     /// Database connections this worker may open.
     #[arg(long, env = "PULSEBOARD_DB_POOL_SIZE", default_value_t = 8)]
     db_pool_size: u32,
@@ -43,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .context("cannot open the event store (DATABASE_URL)")?;
     let settings = RedisSettings {
+        queue_name: config.redis_queue.clone(),
         prefetch: config.worker.prefetch,
         ..RedisSettings::default()
     };

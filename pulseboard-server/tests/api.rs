@@ -1,0 +1,577 @@
+//! HTTP API tests with `oneshot`: every route and error status, on SQLite (embedded) and on
+//! PostgreSQL + Redis (production).
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use common::TestApp;
+use serde_json::{Value, json};
+
+on_both_setups!(
+    registering_returns_the_user_and_refuses_duplicates_in_any_case,
+    registration_checks_email_syntax_and_password_length,
+    login_gives_a_bearer_token_and_one_answer_for_every_wrong_credential,
+    missing_malformed_expired_and_forged_tokens_get_401_with_bearer_challenge,
+    a_submitted_event_is_processed_with_normalized_properties,
+    missing_or_empty_event_fields_get_422_naming_the_field,
+    wrong_content_type_gets_415_and_malformed_json_gets_422,
+    an_oversize_payload_is_accepted_then_rejected_by_the_worker,
+    a_batch_of_three_is_one_task_with_ids_in_request_order,
+    batch_limits_and_item_errors_are_reported_per_field,
+    another_users_event_is_not_found,
+    listing_filters_and_paginates_the_callers_events,
+    health_ready_openapi_and_metrics_answer,
+);
+
+async fn registering_returns_the_user_and_refuses_duplicates_in_any_case(app: &TestApp) {
+    let user = app.register("Test@Example.com").await;
+    assert_eq!(user["email"], "Test@Example.com");
+    assert_eq!(user["full_name"], "Test User");
+    assert!(user["id"].is_i64() && user["created_at"].is_string());
+    let again = json!({"email": "test@example.COM", "password": "TestPass123!", "full_name": "X"});
+    let (status, body) = app
+        .call(Method::POST, "/api/auth/register", None, Some(again))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::CONFLICT,
+            json!({"detail": "Email already registered"})
+        )
+    );
+}
+
+async fn registration_checks_email_syntax_and_password_length(app: &TestApp) {
+    let bad = json!({"email": "not-an-email", "password": "short", "full_name": "X"});
+    let (status, body) = app
+        .call(Method::POST, "/api/auth/register", None, Some(bad))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let locs: Vec<&Value> = body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|issue| &issue["loc"])
+        .collect();
+    assert_eq!(
+        locs,
+        vec![&json!(["body", "email"]), &json!(["body", "password"])]
+    );
+    assert_eq!(
+        body["detail"][1]["msg"],
+        "String should have at least 8 characters"
+    );
+}
+
+async fn login_gives_a_bearer_token_and_one_answer_for_every_wrong_credential(app: &TestApp) {
+    app.register("login@example.com").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "login@example.com", "password": "TestPass123!"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 1800);
+    let wrong_password = json!({"email": "login@example.com", "password": "WrongPass123!"});
+    let unknown_user = json!({"email": "nobody@example.com", "password": "TestPass123!"});
+    for attempt in [wrong_password, unknown_user] {
+        let request = Request::post("/api/auth/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(attempt.to_string()))
+            .unwrap();
+        let (status, headers, body) = app.send(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body, json!({"detail": "Incorrect email or password"}));
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+    }
+}
+
+async fn missing_malformed_expired_and_forged_tokens_get_401_with_bearer_challenge(app: &TestApp) {
+    let token = app.token("tok@example.com").await;
+    let tokens = app.server.as_ref().unwrap().state().tokens().clone();
+    let (_, me) = app
+        .call(Method::GET, "/api/v1/events?limit=1", Some(&token), None)
+        .await;
+    assert!(me["items"].is_array());
+    let expired = tokens.issue_expired(
+        pulseboard_store::UserId(1),
+        std::time::Duration::from_secs(120),
+    );
+    let forged = pulseboard_server::Tokens::new(
+        b"another-secret-that-is-long-enough-0123456789",
+        std::time::Duration::from_secs(60),
+    )
+    .issue(pulseboard_store::UserId(1))
+    .unwrap();
+    let cases = [
+        (None, "Not authenticated"),
+        (Some("Bearer".to_owned()), "Not authenticated"),
+        (Some(format!("Basic {token}")), "Not authenticated"),
+        (
+            Some("Bearer not.a.jwt".to_owned()),
+            "Could not validate credentials",
+        ),
+        (
+            Some(format!("Bearer {expired}")),
+            "Could not validate credentials",
+        ),
+        (
+            Some(format!("Bearer {forged}")),
+            "Could not validate credentials",
+        ),
+    ];
+    for (authorization, detail) in cases {
+        let mut request = Request::get("/api/v1/events/1");
+        if let Some(value) = &authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let (status, headers, body) = app.send(request.body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?}");
+        assert_eq!(body, json!({ "detail": detail }), "{authorization:?}");
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+    }
+}
+
+fn seed_event() -> Value {
+    json!({
+        "event_name": "page_view", "event_type": "engagement", "source": "web", "session_id": "sess_123",
+        "payload": {"page": "/dashboard", "duration": 45, "scroll_depth": 75}
+    })
+}
+
+async fn a_submitted_event_is_processed_with_normalized_properties(app: &TestApp) {
+    let token = app.token("seed@example.com").await;
+    let (status, accepted) = app
+        .call(
+            Method::POST,
+            "/api/v1/events",
+            Some(&token),
+            Some(seed_event()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(accepted["status"], "enqueued");
+    assert_eq!(accepted["message"], "Event enqueued for processing");
+    assert!(
+        accepted["task_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    let event = app
+        .wait_final(&token, accepted["event_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(event["processed"], true);
+    assert_eq!(event["status"], "processed");
+    assert_eq!(event["attempts"], 1);
+    assert_eq!(event["task_id"], accepted["task_id"]);
+    assert!(event["processing_error"].is_null());
+    let properties = &event["properties"];
+    assert_eq!(properties["original"], seed_event()["payload"]);
+    assert_eq!(properties["page"], "/dashboard");
+    assert_eq!(properties["duration"], json!(45.0));
+    assert_eq!(properties["scroll_depth"], json!(75.0));
+    assert_eq!(properties["normalized_at"], event["processed_at"]);
+}
+
+async fn missing_or_empty_event_fields_get_422_naming_the_field(app: &TestApp) {
+    let token = app.token("fields@example.com").await;
+    let cases = [
+        (
+            json!({"event_type": "engagement", "payload": {}}),
+            json!(["body", "event_name"]),
+            "missing",
+        ),
+        (
+            json!({"event_name": "", "event_type": "engagement"}),
+            json!(["body", "event_name"]),
+            "string_too_short",
+        ),
+        (
+            json!({"event_name": "x"}),
+            json!(["body", "event_type"]),
+            "missing",
+        ),
+        (
+            json!({"event_name": "x", "event_type": 5}),
+            json!(["body", "event_type"]),
+            "string_type",
+        ),
+        (
+            json!({"event_name": "x", "event_type": "y", "session_id": "s".repeat(256)}),
+            json!(["body", "session_id"]),
+            "string_too_long",
+        ),
+    ];
+    for (body, loc, kind) in cases {
+        let (status, answer) = app
+            .call(
+                Method::POST,
+                "/api/v1/events",
+                Some(&token),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(answer["detail"][0]["loc"], loc, "{body}");
+        assert_eq!(answer["detail"][0]["type"], kind, "{body}");
+    }
+}
+
+async fn wrong_content_type_gets_415_and_malformed_json_gets_422(app: &TestApp) {
+    let token = app.token("ct@example.com").await;
+    let send = |content_type: &'static str, body: &'static str| {
+        Request::post("/api/v1/events")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, _, body) = app
+        .send(send("text/plain", r#"{"event_name":"a","event_type":"b"}"#))
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(body["detail"], "Content-Type must be application/json");
+    let (status, _, body) = app
+        .send(send("application/json", r#"{"event_name": "a", "#))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["detail"][0]["type"], "json_invalid");
+    // The seed guide's `curl -d` without a content type sends form-urlencoded JSON: accepted.
+    let (status, _, _) = app
+        .send(send(
+            "application/x-www-form-urlencoded",
+            r#"{"event_name":"a","event_type":"b"}"#,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+async fn an_oversize_payload_is_accepted_then_rejected_by_the_worker(app: &TestApp) {
+    let token = app.token("big@example.com").await;
+    let huge = json!({"event_name": "page_view", "event_type": "engagement", "payload": {"data": "x".repeat(1_100 * 1024)}});
+    let (status, accepted) = app
+        .call(Method::POST, "/api/v1/events", Some(&token), Some(huge))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let event = app
+        .wait_final(&token, accepted["event_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(event["processed"], false);
+    assert!(event["processed_at"].is_null());
+    assert_eq!(event["processing_error"], "Payload exceeds 1MB size limit");
+    assert_eq!(
+        (event["status"].as_str(), event["attempts"].as_i64()),
+        (Some("validation_error"), Some(1)),
+        "never retried"
+    );
+    let deep =
+        json!({"event_name": "deep", "event_type": "t", "payload": {"a": [[[[[[[[[[[1]]]]]]]]]]]}});
+    let (_, accepted) = app
+        .call(Method::POST, "/api/v1/events", Some(&token), Some(deep))
+        .await;
+    let event = app
+        .wait_final(&token, accepted["event_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(
+        event["processing_error"],
+        "Payload exceeds max nesting depth (10)"
+    );
+}
+
+async fn a_batch_of_three_is_one_task_with_ids_in_request_order(app: &TestApp) {
+    let token = app.token("batch@example.com").await;
+    let batch = json!({"events": [
+        {"event_name": "page_view", "event_type": "engagement", "payload": {"page": "/home"}},
+        {"event_name": "button_click", "event_type": "interaction", "payload": {"button_id": "btn_1"}},
+        {"event_name": "form_submit", "event_type": "conversion", "payload": {"form_id": "form_1"}},
+    ]});
+    let (status, accepted) = app
+        .call(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(&token),
+            Some(batch),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(accepted["event_count"], 3);
+    assert_eq!(accepted["status"], "enqueued");
+    let ids: Vec<i64> = accepted["event_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_i64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+    let names = ["page_view", "button_click", "form_submit"];
+    for (id, name) in ids.iter().zip(names) {
+        let event = app.wait_final(&token, *id).await;
+        assert_eq!(
+            (event["event_name"].as_str(), event["processed"].as_bool()),
+            (Some(name), Some(true))
+        );
+        assert_eq!(
+            event["task_id"], accepted["task_id"],
+            "one job for the whole batch"
+        );
+    }
+}
+
+async fn batch_limits_and_item_errors_are_reported_per_field(app: &TestApp) {
+    let token = app.token("limits@example.com").await;
+    let one = json!({"event_name": "e", "event_type": "t"});
+    let too_many = json!({"events": vec![one.clone(); 1_001]});
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(&token),
+            Some(too_many),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["detail"][0]["type"], "too_long");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(&token),
+            Some(json!({"events": []})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["detail"][0]["type"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("too_short"))
+    );
+    let bad_item = json!({"events": [one, {"event_type": "t"}]});
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(&token),
+            Some(bad_item),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["detail"][0]["loc"],
+        json!(["body", "events", 1, "event_name"])
+    );
+    let (_, listed) = app
+        .call(Method::GET, "/api/v1/events", Some(&token), None)
+        .await;
+    assert_eq!(
+        listed["items"],
+        json!([]),
+        "nothing of a refused batch was stored"
+    );
+}
+
+async fn another_users_event_is_not_found(app: &TestApp) {
+    let alice = app.token("alice@example.com").await;
+    let bob = app.token("bob@example.com").await;
+    let (_, accepted) = app
+        .call(
+            Method::POST,
+            "/api/v1/events",
+            Some(&alice),
+            Some(seed_event()),
+        )
+        .await;
+    let path = format!("/api/v1/events/{}", accepted["event_id"]);
+    let (status, body) = app.call(Method::GET, &path, Some(&bob), None).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"detail": "Event not found"}))
+    );
+    let (status, _) = app
+        .call(Method::GET, "/api/v1/events/999999", Some(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = app
+        .call(Method::GET, "/api/v1/events/abc", Some(&alice), None)
+        .await;
+    assert_eq!(
+        (status, &body["detail"][0]["loc"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!(["path", "id"]))
+    );
+}
+
+async fn listing_filters_and_paginates_the_callers_events(app: &TestApp) {
+    let token = app.token("list@example.com").await;
+    let events: Vec<Value> = (0..5)
+        .map(
+            |i| json!({"event_name": if i % 2 == 0 { "view" } else { "click" }, "event_type": "t"}),
+        )
+        .collect();
+    let (_, accepted) = app
+        .call(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(&token),
+            Some(json!({"events": events})),
+        )
+        .await;
+    let ids: Vec<i64> = accepted["event_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_i64().unwrap())
+        .collect();
+    let (status, page) = app
+        .call(
+            Method::GET,
+            "/api/v1/events?event_name=view&limit=2",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let first: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(first, vec![ids[4], ids[2]]);
+    let next = format!(
+        "/api/v1/events?event_name=view&limit=2&before_id={}",
+        page["next_before_id"]
+    );
+    let (_, page) = app.call(Method::GET, &next, Some(&token), None).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert!(page["next_before_id"].is_null());
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/api/v1/events?status=done&limit=0&created_from=yesterday",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let locs: Vec<&Value> = body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|issue| &issue["loc"][1])
+        .collect();
+    assert_eq!(locs, vec!["status", "created_from", "limit"]);
+}
+
+async fn health_ready_openapi_and_metrics_answer(app: &TestApp) {
+    let (status, body) = app.call(Method::GET, "/health", None, None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let (status, body) = app.call(Method::GET, "/ready", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    let (status, body) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/v1/events",
+        "/api/v1/events/batch",
+        "/api/v1/events/{id}",
+        "/health",
+        "/ready",
+    ] {
+        assert!(body["paths"][path].is_object(), "openapi lacks {path}");
+    }
+    let (status, _) = app.call(Method::GET, "/no/such/route", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = app.call(Method::DELETE, "/api/v1/events", None, None).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"detail": "Method Not Allowed"})
+        )
+    );
+    let (status, body) = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = body.as_str().unwrap_or_default();
+    assert!(
+        text.contains("pulseboard_http_requests_total{route=\"/health\",status=\"200\"} 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings =
+        pulseboard_server::ServerSettings::embedded(dir.path(), "127.0.0.1:0".parse().unwrap());
+    settings.max_body_bytes = 64 * 1024;
+    let server = pulseboard_server::start(&settings).await.unwrap();
+    let app = TestApp::from_server(server, settings, dir);
+    let token = app.token("413@example.com").await;
+    let big =
+        json!({"event_name": "e", "event_type": "t", "payload": {"data": "x".repeat(100 * 1024)}});
+    let (status, body) = app
+        .call(Method::POST, "/api/v1/events", Some(&token), Some(big))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"detail": "Request body exceeds the configured size limit"})
+        )
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn production_mode_refuses_to_start_without_a_jwt_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings =
+        pulseboard_server::ServerSettings::embedded(dir.path(), "127.0.0.1:0".parse().unwrap());
+    settings.database_url = Some("postgres://postgres@127.0.0.1:1/none".to_owned());
+    let error = pulseboard_server::start(&settings)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        error.contains("PULSEBOARD_JWT_SECRET is required"),
+        "{error}"
+    );
+    settings.jwt_secret = Some(pulseboard_server::Secret::new("short"));
+    let error = pulseboard_server::start(&settings)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(error.contains("at least 32 bytes"), "{error}");
+}
+
+#[tokio::test]
+async fn the_embedded_jwt_secret_is_private_and_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings =
+        pulseboard_server::ServerSettings::embedded(dir.path(), "127.0.0.1:0".parse().unwrap());
+    let first = pulseboard_server::start(&settings).await.unwrap();
+    let token = first
+        .state()
+        .tokens()
+        .issue(pulseboard_store::UserId(7))
+        .unwrap();
+    first.stop().await;
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("jwt-secret"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let second = pulseboard_server::start(&settings).await.unwrap();
+    assert_eq!(
+        second.state().tokens().verify(&token),
+        Some(pulseboard_store::UserId(7))
+    );
+    second.stop().await;
+}
