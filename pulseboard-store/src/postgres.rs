@@ -207,7 +207,7 @@ impl EventStore for PostgresStore {
              FROM users u \
              WHERE e.id = ANY($1) AND e.status = ANY($4) AND u.id = e.user_id \
              RETURNING e.id, u.email AS owner_email, e.event_name, e.event_type, \
-                       e.payload::text AS payload, e.attempts",
+                       e.payload::text AS payload, e.attempts, e.created_at",
         )
         .bind(ids(ids_))
         .bind(EventStatus::Processing.as_str())

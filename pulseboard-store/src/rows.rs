@@ -77,6 +77,7 @@ pub(crate) struct ClaimedRow {
     event_type: String,
     payload: String,
     attempts: i32,
+    created_at: DateTime<Utc>,
 }
 
 impl From<ClaimedRow> for ClaimedEvent {
@@ -88,6 +89,7 @@ impl From<ClaimedRow> for ClaimedEvent {
             event_type: row.event_type,
             payload_json: row.payload,
             attempts: row.attempts,
+            created_at: row.created_at,
         }
     }
 }

@@ -223,7 +223,7 @@ impl EventStore for SqliteStore {
              WHERE id IN (SELECT value FROM json_each(?3)) \
                AND status IN (SELECT value FROM json_each(?4)) \
              RETURNING id, (SELECT email FROM users WHERE users.id = events.user_id) AS owner_email, \
-                       event_name, event_type, payload, attempts",
+                       event_name, event_type, payload, attempts, created_at",
         )
         .bind(EventStatus::Processing.as_str())
         .bind(now_text())

@@ -113,6 +113,8 @@ pub struct ClaimedEvent {
     pub payload_json: String,
     /// Attempts including this one.
     pub attempts: i32,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
 }
 
 /// The final result of processing one event, to be written back.

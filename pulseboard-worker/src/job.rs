@@ -83,13 +83,15 @@ pub async fn run_job(context: &JobContext, job: &ProcessEvents) -> Result<JobSum
         };
         failed_attempts += 1;
         let message = failure_message(&cause);
+        // Every failed attempt leaves the events `retrying` (when the store can record it), so
+        // the give-up below is the model's `retrying → failed`.
+        context.metrics.retried.inc_by(ids.len() as u64);
+        if let Err(error) = context.store.record_retry(&ids, &message).await {
+            debug!(error = %error, "could not record the retry (store still out)");
+        }
         match context.retry.decide(failed_attempts) {
             RetryDecision::RetryAfter(delay) => {
                 warn!(attempt = failed_attempts, retry.delay_ms = delay.as_millis() as u64, event.ids = ?job.event_ids, "{message}; retrying");
-                context.metrics.retried.inc_by(ids.len() as u64);
-                if let Err(error) = context.store.record_retry(&ids, &message).await {
-                    debug!(error = %error, "could not record the retry (store still out)");
-                }
                 tokio::time::sleep(delay).await;
             }
             RetryDecision::GiveUp => {
@@ -112,6 +114,9 @@ pub async fn run_job(context: &JobContext, job: &ProcessEvents) -> Result<JobSum
 
 /// One attempt: claim, judge with core, write every outcome in one transaction.
 async fn run_attempt(context: &JobContext, ids: &[EventId]) -> Result<JobSummary, StoreError> {
+    if ids.is_empty() {
+        return Ok(JobSummary::default());
+    }
     let batch = ids.len() > 1;
     if batch {
         info!("[Batch] Processing {} events", ids.len());
@@ -220,5 +225,11 @@ fn record_metrics(
     let summary = summarize(claimed, outcomes);
     context.metrics.processed.inc_by(summary.processed as u64);
     context.metrics.rejected.inc_by(summary.rejected as u64);
-    let _ = now;
+    for event in claimed {
+        let waited = (now - event.created_at).to_std().unwrap_or_default();
+        context
+            .metrics
+            .accept_to_processed
+            .observe(waited.as_secs_f64());
+    }
 }

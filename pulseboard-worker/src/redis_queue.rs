@@ -133,13 +133,27 @@ impl RedisQueue {
         Ok(vacuumed)
     }
 
-    /// Number of keys in the Redis database (for memory checks in tests and operations).
+    /// Number of Redis keys belonging to this queue (a memory check for tests and operators).
     pub async fn key_count(&self) -> Result<u64, QueueError> {
         let mut connection = self.connection.clone();
-        redis::cmd("DBSIZE")
-            .query_async(&mut connection)
-            .await
-            .map_err(unavailable)
+        let pattern = format!("{}*", self.settings.queue_name);
+        let (mut cursor, mut total) = (0u64, 0u64);
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1_000)
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            total += keys.len() as u64;
+            if next == 0 {
+                return Ok(total);
+            }
+            cursor = next;
+        }
     }
 
     async fn set_concurrency(&self, worker: &str, concurrency: Option<usize>) {

@@ -1,0 +1,629 @@
+//! An HTTP load generator for PulseBoard (the role locust had in the original project).
+//!
+//! It registers and logs in a few users, then runs `--concurrency` clients that submit events
+//! (one per request, or `--batch-size` per batch request) as fast as the server answers, for
+//! `--duration` seconds. It reports throughput, latency percentiles and errors, then waits until
+//! the worker has finished every accepted event and reports the end-to-end rate. The last line,
+//! `SUMMARY {...}`, is JSON for scripts.
+//!
+//! Start a server, then:
+//!
+//! ```text
+//! cargo run --release -p pulseboard-server
+//! cargo run --release --example loadgen -- --concurrency 64 --duration 20
+//! cargo run --release --example loadgen -- --mode batch --batch-size 100
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::{Parser, ValueEnum};
+use reqwest::{Client, StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Password of the load-test users.
+const PASSWORD: &str = "LoadgenPass123!";
+/// Statuses of events the worker has not finished, in the order an event passes through them:
+/// checking them in this order means an event moving on during a round is still seen later in it.
+const UNFINISHED_STATUSES: [&str; 3] = ["enqueued", "processing", "retrying"];
+/// Pause between two checks of the backlog while draining.
+const DRAIN_POLL: Duration = Duration::from_millis(200);
+/// Pause after a connection error, so a dead server is not hammered in a tight loop.
+const CONNECTION_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// The server's batch limit.
+const MAX_BATCH_SIZE: usize = 1_000;
+/// Key under which transport failures (refused, reset, timed out) are counted.
+const CONNECTION_ERROR: &str = "connection";
+
+/// Load-tests a running PulseBoard server.
+#[derive(Debug, Clone, Parser)]
+struct Args {
+    /// The server's base URL.
+    #[arg(long, env = "PULSEBOARD_URL", default_value = "http://127.0.0.1:8000")]
+    base_url: String,
+    /// Concurrent clients, each with at most one request in flight.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    concurrency: u64,
+    /// Length of the load phase, in seconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    duration: u64,
+    /// One event per request, or batches of `--batch-size`.
+    #[arg(long, value_enum, default_value_t = Mode::Single)]
+    mode: Mode,
+    /// Events per batch request (batch mode).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=MAX_BATCH_SIZE as u64))]
+    batch_size: u64,
+    /// Users registered up front; clients share their tokens (password hashing is slow on
+    /// purpose, so logging in per request would measure argon2, not ingestion).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    users: u64,
+    /// Do not wait for the worker to finish the accepted events.
+    #[arg(long)]
+    no_wait: bool,
+    /// Longest wait for the worker to finish, in seconds.
+    #[arg(long, default_value_t = 300)]
+    wait_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// `POST /api/v1/events`, one event per request.
+    Single,
+    /// `POST /api/v1/events/batch`, `--batch-size` events per request.
+    Batch,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Batch => "batch",
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs everything; `Ok(false)` when the worker did not finish within `--wait-timeout`.
+async fn run(args: Args) -> anyhow::Result<bool> {
+    let client = http_client(&args)?;
+    let base_url = args.base_url.trim_end_matches('/').to_owned();
+    eprintln!("logging in {} users at {base_url} ...", args.users);
+    let tokens = log_in_users(&client, &base_url, args.users).await?;
+
+    eprintln!(
+        "load: {} clients, {} mode, {} s",
+        args.concurrency,
+        args.mode.name(),
+        args.duration
+    );
+    let load = Arc::new(Load {
+        client: client.clone(),
+        base_url: base_url.clone(),
+        tokens,
+        mode: args.mode,
+        batch_size: args.batch_size as usize,
+        deadline: Instant::now() + Duration::from_secs(args.duration),
+        live: LiveCounters::default(),
+    });
+    let report = run_load(&load, args.concurrency).await;
+    print_report(&report);
+
+    let drain_outcome = if args.no_wait {
+        None
+    } else {
+        let timeout = Duration::from_secs(args.wait_timeout);
+        Some(drain(&load, timeout).await)
+    };
+    if let Some(outcome) = drain_outcome {
+        print_drain(&report, outcome);
+    }
+    let drained_in = drain_outcome.and_then(Result::ok);
+    println!("SUMMARY {}", summary(&args, &report, drained_in));
+    Ok(drain_outcome.is_none_or(|outcome| outcome.is_ok()))
+}
+
+/// One client shared by every task: its pool keeps a warm connection per task.
+fn http_client(args: &Args) -> anyhow::Result<Client> {
+    Client::builder()
+        .pool_max_idle_per_host(args.concurrency as usize)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+// ----- Users -------------------------------------------------------------------------------------
+
+/// Registers and logs in `count` fresh users at once; returns their bearer tokens.
+async fn log_in_users(client: &Client, base_url: &str, count: u64) -> anyhow::Result<Vec<String>> {
+    let run_id = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis());
+    let mut logins = tokio::task::JoinSet::new();
+    for index in 0..count {
+        let email = format!("loadgen+{run_id}-{index}@example.com");
+        let (client, base_url) = (client.clone(), base_url.to_owned());
+        logins.spawn(async move { register_and_log_in(&client, &base_url, &email).await });
+    }
+    let mut tokens = Vec::new();
+    while let Some(joined) = logins.join_next().await {
+        tokens.push(joined.context("a login task panicked")??);
+    }
+    Ok(tokens)
+}
+
+async fn register_and_log_in(
+    client: &Client,
+    base_url: &str,
+    email: &str,
+) -> anyhow::Result<String> {
+    let body = json!({"email": email, "password": PASSWORD, "full_name": "Load Generator"});
+    let response = client
+        .post(format!("{base_url}/api/auth/register"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|error| unreachable_server(base_url, &error))?;
+    // 409: left over from an earlier run with the same name; its password is ours too.
+    if !matches!(
+        response.status(),
+        StatusCode::CREATED | StatusCode::CONFLICT
+    ) {
+        bail!("registering {email}: {}", describe_failure(response).await);
+    }
+    let body = json!({"email": email, "password": PASSWORD});
+    let response = client
+        .post(format!("{base_url}/api/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|error| unreachable_server(base_url, &error))?;
+    if response.status() != StatusCode::OK {
+        bail!("logging in {email}: {}", describe_failure(response).await);
+    }
+    #[derive(Deserialize)]
+    struct Token {
+        access_token: String,
+    }
+    let token: Token = response.json().await.context("login answer")?;
+    Ok(token.access_token)
+}
+
+fn unreachable_server(base_url: &str, error: &reqwest::Error) -> anyhow::Error {
+    if error.is_connect() {
+        anyhow!(
+            "cannot reach PulseBoard at {base_url}: is the server running? start it with \
+             cargo run --release -p pulseboard-server ({error})"
+        )
+    } else {
+        anyhow!("request to {base_url} failed: {error}")
+    }
+}
+
+/// `HTTP 503: {"detail": ...}`, for error messages.
+async fn describe_failure(response: reqwest::Response) -> String {
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    format!("HTTP {status}: {body}")
+}
+
+// ----- Load phase --------------------------------------------------------------------------------
+
+/// What every load task shares.
+struct Load {
+    client: Client,
+    base_url: String,
+    tokens: Vec<String>,
+    mode: Mode,
+    batch_size: usize,
+    deadline: Instant,
+    live: LiveCounters,
+}
+
+/// Totals the progress line reads while the tasks run.
+#[derive(Default)]
+struct LiveCounters {
+    /// Numbers requests across all tasks, so every payload carries a unique index.
+    next_request: AtomicU64,
+    accepted_events: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// What one task saw; merged into one at the end, so tasks never contend on a lock.
+#[derive(Debug, Default)]
+struct TaskStats {
+    requests: u64,
+    accepted_events: u64,
+    /// Microseconds from sending to the end of the response body, of every answered request.
+    latencies_us: Vec<u64>,
+    /// HTTP status (or [`CONNECTION_ERROR`]) → count, for every request not accepted.
+    errors: BTreeMap<String, u64>,
+}
+
+impl TaskStats {
+    fn merge(&mut self, other: Self) {
+        self.requests += other.requests;
+        self.accepted_events += other.accepted_events;
+        self.latencies_us.extend(other.latencies_us);
+        for (key, count) in other.errors {
+            *self.errors.entry(key).or_default() += count;
+        }
+    }
+}
+
+/// The merged result of the load phase.
+struct LoadReport {
+    mode: Mode,
+    concurrency: u64,
+    /// From the first request to the last task's last answer (the last requests may end a little
+    /// after the deadline; rates use this real time).
+    elapsed: Duration,
+    stats: TaskStats,
+    /// Sorted, for percentiles.
+    latencies_us: Vec<u64>,
+}
+
+async fn run_load(load: &Arc<Load>, concurrency: u64) -> LoadReport {
+    let started = Instant::now();
+    let progress = tokio::spawn(show_progress(load.clone(), started));
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..concurrency {
+        tasks.spawn(run_client(load.clone(), index as usize));
+    }
+    let mut stats = TaskStats::default();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(task) => stats.merge(task),
+            Err(error) => eprintln!("\na load task failed: {error}"),
+        }
+    }
+    let elapsed = started.elapsed();
+    progress.abort();
+    eprintln!();
+    let mut latencies_us = std::mem::take(&mut stats.latencies_us);
+    latencies_us.sort_unstable();
+    LoadReport {
+        mode: load.mode,
+        concurrency,
+        elapsed,
+        stats,
+        latencies_us,
+    }
+}
+
+/// One client: sends requests back to back until the deadline.
+async fn run_client(load: Arc<Load>, index: usize) -> TaskStats {
+    let token = &load.tokens[index % load.tokens.len()];
+    let mut stats = TaskStats::default();
+    while Instant::now() < load.deadline {
+        let sequence = load.live.next_request.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let outcome = send_one(&load, token, index, sequence).await;
+        stats.requests += 1;
+        match outcome {
+            Outcome::Accepted(events) => {
+                stats.latencies_us.push(micros(started.elapsed()));
+                stats.accepted_events += events;
+                load.live
+                    .accepted_events
+                    .fetch_add(events, Ordering::Relaxed);
+            }
+            Outcome::Refused {
+                status,
+                retry_after,
+            } => {
+                stats.latencies_us.push(micros(started.elapsed()));
+                count_error(&load, &mut stats, status.as_u16().to_string());
+                // A 503 asks us to back off: hammering on would only measure how fast the
+                // server says no.
+                if let Some(wait) = retry_after {
+                    pause_until_deadline(&load, wait).await;
+                }
+            }
+            Outcome::ConnectionError => {
+                count_error(&load, &mut stats, CONNECTION_ERROR.to_owned());
+                pause_until_deadline(&load, CONNECTION_ERROR_PAUSE).await;
+            }
+        }
+    }
+    stats
+}
+
+enum Outcome {
+    /// 202 with this many events stored.
+    Accepted(u64),
+    /// Any other HTTP answer.
+    Refused {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    },
+    /// No complete HTTP answer.
+    ConnectionError,
+}
+
+async fn send_one(load: &Load, token: &str, client_index: usize, sequence: u64) -> Outcome {
+    let (path, body) = match load.mode {
+        Mode::Single => ("/api/v1/events", event(client_index, sequence, 0)),
+        Mode::Batch => {
+            let events: Vec<Value> = (0..load.batch_size)
+                .map(|item| event(client_index, sequence, item))
+                .collect();
+            ("/api/v1/events/batch", json!({ "events": events }))
+        }
+    };
+    let request = load
+        .client
+        .post(format!("{}{path}", load.base_url))
+        .bearer_auth(token)
+        .json(&body);
+    let Ok(response) = request.send().await else {
+        return Outcome::ConnectionError;
+    };
+    let status = response.status();
+    let retry_after = retry_after(&response);
+    // The body is always read to the end: only then does the connection go back to the pool.
+    let Ok(bytes) = response.bytes().await else {
+        return Outcome::ConnectionError;
+    };
+    if status != StatusCode::ACCEPTED {
+        return Outcome::Refused {
+            status,
+            retry_after,
+        };
+    }
+    Outcome::Accepted(accepted_count(&bytes))
+}
+
+/// A small realistic event, like the seed guide's page view, traceable to its request.
+fn event(client_index: usize, sequence: u64, item: usize) -> Value {
+    const PAGES: [&str; 4] = ["/home", "/dashboard", "/pricing", "/docs"];
+    json!({
+        "event_name": "page_view",
+        "event_type": "engagement",
+        "source": "loadgen",
+        "session_id": format!("loadgen-{client_index}"),
+        "payload": {
+            "page": PAGES[(sequence as usize + item) % PAGES.len()],
+            "duration": 45,
+            "scroll_depth": 75,
+            "request": sequence,
+            "item": item,
+        },
+    })
+}
+
+/// Events a 202 stored: a batch answer says how many; a single-event answer stands for one.
+fn accepted_count(body: &[u8]) -> u64 {
+    #[derive(Deserialize)]
+    struct Accepted {
+        event_count: Option<u64>,
+    }
+    serde_json::from_slice::<Accepted>(body)
+        .ok()
+        .and_then(|accepted| accepted.event_count)
+        .unwrap_or(1)
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let seconds = response
+        .headers()
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .parse::<u64>()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+fn count_error(load: &Load, stats: &mut TaskStats, key: String) {
+    *stats.errors.entry(key).or_default() += 1;
+    load.live.errors.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sleeps `wait`, but never past the end of the load phase.
+async fn pause_until_deadline(load: &Load, wait: Duration) {
+    let until = (Instant::now() + wait).min(load.deadline);
+    tokio::time::sleep_until(until.into()).await;
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Rewrites one stderr line every second until aborted.
+async fn show_progress(load: Arc<Load>, started: Instant) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let mut previous = 0;
+    loop {
+        ticker.tick().await;
+        let accepted = load.live.accepted_events.load(Ordering::Relaxed);
+        let errors = load.live.errors.load(Ordering::Relaxed);
+        eprint!(
+            "\r[{:>4.0} s] accepted {accepted:>9} events | {:>8} events/s | errors {errors:<8}",
+            started.elapsed().as_secs_f64(),
+            accepted - previous,
+        );
+        let _ = std::io::stderr().flush();
+        previous = accepted;
+    }
+}
+
+// ----- Drain phase -------------------------------------------------------------------------------
+
+/// Waits until no user has an unfinished event. `Ok(time taken)`, or `Err(timeout)`.
+async fn drain(load: &Load, timeout: Duration) -> Result<Duration, Duration> {
+    eprintln!("waiting for the worker to finish every accepted event ...");
+    let started = Instant::now();
+    let outcome = loop {
+        if nothing_unfinished(load).await {
+            break Ok(started.elapsed());
+        }
+        if started.elapsed() >= timeout {
+            break Err(timeout);
+        }
+        eprint!(
+            "\r[{:>5.1} s] events still unfinished",
+            started.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stderr().flush();
+        tokio::time::sleep(DRAIN_POLL).await;
+    };
+    eprintln!();
+    outcome
+}
+
+/// One round of `limit=1` listings per user and unfinished status. Stops at the first hit: while
+/// the worker is busy, one query per round is enough and leaves the store to the worker.
+/// A failed query counts as "not yet": the server may be busy, and the timeout still applies.
+async fn nothing_unfinished(load: &Load) -> bool {
+    for token in &load.tokens {
+        for status in UNFINISHED_STATUSES {
+            if has_events(load, token, status).await != Some(false) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// `Some(true)` if the user has an event in `status`, `None` if the server did not say.
+async fn has_events(load: &Load, token: &str, status: &str) -> Option<bool> {
+    #[derive(Deserialize)]
+    struct Page {
+        items: Vec<serde::de::IgnoredAny>,
+    }
+    let url = format!("{}/api/v1/events", load.base_url);
+    let response = load
+        .client
+        .get(url)
+        .query(&[("status", status), ("limit", "1")])
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?;
+    if response.status() != StatusCode::OK {
+        return None;
+    }
+    let page: Page = response.json().await.ok()?;
+    Some(!page.items.is_empty())
+}
+
+// ----- Reporting ---------------------------------------------------------------------------------
+
+/// Nearest-rank percentile of sorted latencies, in milliseconds.
+fn percentile_ms(sorted_us: &[u64], percent: f64) -> Option<f64> {
+    let rank = (percent / 100.0 * sorted_us.len() as f64).ceil() as usize;
+    let index = rank.clamp(1, sorted_us.len().max(1)) - 1;
+    sorted_us.get(index).map(|&us| us as f64 / 1000.0)
+}
+
+fn events_per_second(events: u64, elapsed: Duration) -> f64 {
+    events as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
+}
+
+fn print_report(report: &LoadReport) {
+    let stats = &report.stats;
+    let ms = |percent| {
+        percentile_ms(&report.latencies_us, percent).map_or("n/a".to_owned(), |v| format!("{v:.2}"))
+    };
+    println!("mode:                  {}", report.mode.name());
+    println!("concurrency:           {}", report.concurrency);
+    println!(
+        "load duration:         {:.2} s",
+        report.elapsed.as_secs_f64()
+    );
+    println!("requests:              {}", stats.requests);
+    println!("accepted events:       {}", stats.accepted_events);
+    println!(
+        "accepted events/s:     {:.1}",
+        events_per_second(stats.accepted_events, report.elapsed)
+    );
+    println!(
+        "latency ms:            p50 {}  p95 {}  p99 {}  max {}",
+        ms(50.0),
+        ms(95.0),
+        ms(99.0),
+        ms(100.0)
+    );
+    let errors: Vec<String> = stats
+        .errors
+        .iter()
+        .map(|(kind, count)| format!("{kind}: {count}"))
+        .collect();
+    let errors = if errors.is_empty() {
+        "none".to_owned()
+    } else {
+        errors.join(", ")
+    };
+    println!("errors:                {errors} (HTTP status or connection)");
+}
+
+fn print_drain(report: &LoadReport, outcome: Result<Duration, Duration>) {
+    match outcome {
+        Ok(drained_in) => {
+            let total = report.elapsed + drained_in;
+            println!(
+                "drained in:            {:.2} s after the load phase",
+                drained_in.as_secs_f64()
+            );
+            println!(
+                "end-to-end events/s:   {:.1} (accepted events / (load + drain time))",
+                events_per_second(report.stats.accepted_events, total)
+            );
+        }
+        Err(timeout) => println!(
+            "worker still busy after {} s (--wait-timeout); no end-to-end rate",
+            timeout.as_secs()
+        ),
+    }
+}
+
+/// The machine-readable line: rates and times rounded for readability.
+fn summary(args: &Args, report: &LoadReport, drained_in: Option<Duration>) -> Value {
+    let stats = &report.stats;
+    let round = |value: f64, places: i32| {
+        let scale = 10f64.powi(places);
+        (value * scale).round() / scale
+    };
+    let ms = |percent| percentile_ms(&report.latencies_us, percent).map(|v| round(v, 3));
+    let e2e = drained_in.map(|drain| {
+        round(
+            events_per_second(stats.accepted_events, report.elapsed + drain),
+            1,
+        )
+    });
+    json!({
+        "mode": args.mode.name(),
+        "concurrency": args.concurrency,
+        "duration_s": round(report.elapsed.as_secs_f64(), 3),
+        "requests": stats.requests,
+        "accepted_events": stats.accepted_events,
+        "accepted_events_per_s": round(events_per_second(stats.accepted_events, report.elapsed), 1),
+        "p50_ms": ms(50.0),
+        "p95_ms": ms(95.0),
+        "p99_ms": ms(99.0),
+        "max_ms": ms(100.0),
+        "errors": stats.errors,
+        "drain_s": drained_in.map(|drain| round(drain.as_secs_f64(), 3)),
+        "e2e_events_per_s": e2e,
+    })
+}
