@@ -104,6 +104,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     println!("\n== 4. Results ==");
     for (index, event) in events.iter().enumerate() {
+        if index > 0 {
+            println!();
+        }
         // Only the first shows its properties: the others would repeat the same shape.
         print_event(event, index == 0);
     }
@@ -148,7 +151,8 @@ impl Api {
             return Ok(());
         }
         let user: Value = expect(response, StatusCode::CREATED, "registration").await?;
-        println!("registered user {} at {}", user["id"], user["created_at"]);
+        let created_at = user["created_at"].as_str().unwrap_or("?");
+        println!("registered user {} at {created_at}", user["id"]);
         Ok(())
     }
 
@@ -301,11 +305,31 @@ async fn expect<T: serde::de::DeserializeOwned>(
     if status != expected {
         let detail = serde_json::from_str::<Value>(&text)
             .ok()
-            .and_then(|body| body.get("detail").cloned())
-            .map_or(text, |detail| detail.to_string());
+            .and_then(|body| body.get("detail").map(describe_detail))
+            .unwrap_or(text);
         bail!("{what} failed with HTTP {status}: {detail}");
     }
     serde_json::from_str(&text).with_context(|| format!("{what}: unexpected response body"))
+}
+
+/// `"Incorrect email or password"`, or a 422's issue list as `password: String should have …`.
+fn describe_detail(detail: &Value) -> String {
+    match detail {
+        Value::String(message) => message.clone(),
+        Value::Array(issues) => issues
+            .iter()
+            .map(|issue| {
+                let field = issue["loc"].as_array().and_then(|loc| loc.last());
+                let field = field.map_or_else(String::new, |field| match field {
+                    Value::String(name) => format!("{name}: "),
+                    other => format!("{other}: "),
+                });
+                format!("{field}{}", issue["msg"].as_str().unwrap_or("invalid"))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
 }
 
 fn is_final(status: &str) -> bool {

@@ -14,6 +14,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::metrics::WorkerMetrics;
 
+/// How long a failed attempt may spend recording that it will be retried.
+const RECORD_RETRY_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The queued job: the ids of the events one API request (or micro-batch) stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessEvents {
@@ -86,8 +89,15 @@ pub async fn run_job(context: &JobContext, job: &ProcessEvents) -> Result<JobSum
         // Every failed attempt leaves the events `retrying` (when the store can record it), so
         // the give-up below is the model's `retrying → failed`.
         context.metrics.retried.inc_by(ids.len() as u64);
-        if let Err(error) = context.store.record_retry(&ids, &message).await {
-            debug!(error = %error, "could not record the retry (store still out)");
+        // Best effort and brief: when the store itself is out, waiting a full pool timeout here
+        // would only delay the next attempt.
+        let record = context.store.record_retry(&ids, &message);
+        match tokio::time::timeout(RECORD_RETRY_TIMEOUT, record).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                debug!(error = %error, "could not record the retry (store still out)")
+            }
+            Err(_) => debug!("could not record the retry in time (store still out)"),
         }
         match context.retry.decide(failed_attempts) {
             RetryDecision::RetryAfter(delay) => {

@@ -1,0 +1,151 @@
+//! PostgreSQL outages during processing. This binary stops and restarts the shared test server,
+//! so it holds a single test that runs its scenarios one after the other.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{PostgresOutage, postgres, redis_queue, submit, wait_all_final};
+use pulseboard_core::EventStatus;
+use pulseboard_store::{EventId, EventStore};
+use pulseboard_worker::{
+    JobQueue, ProcessEvents, RedisQueue, WorkerMetrics, WorkerOptions, WorkerRunSettings,
+    new_task_id, run_recovery_sweep, run_redis_worker,
+};
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    stop: CancellationToken,
+    metrics: Arc<WorkerMetrics>,
+}
+
+fn start(queue: &RedisQueue, store: Arc<dyn EventStore>, options: WorkerOptions) -> Running {
+    let metrics = Arc::new(WorkerMetrics::default());
+    let stop = CancellationToken::new();
+    let run = WorkerRunSettings {
+        name_prefix: format!("outage-{}", ulid::Ulid::generate()),
+        concurrency: 2,
+        maintenance_interval: Duration::from_secs(1),
+    };
+    let context = options.job_context(store.clone(), metrics.clone());
+    tokio::spawn(run_redis_worker(queue.clone(), context, run, stop.clone()));
+    let queue: Arc<dyn JobQueue> = Arc::new(queue.clone());
+    tokio::spawn(run_recovery_sweep(
+        store,
+        queue,
+        options.sweep(),
+        options.sweep().lease,
+        metrics.clone(),
+        stop.clone(),
+    ));
+    Running { stop, metrics }
+}
+
+/// Stores one event while the database is up, returns its id (the job is pushed later).
+async fn stored_event(store: &dyn EventStore) -> EventId {
+    let sink = common::redis_queue().await; // a queue nobody works on: the insert only
+    submit(store, &sink, 1, 1, r#"{"page": "/x"}"#).await[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outages_are_retried_and_nothing_accepted_is_lost() {
+    a_restart_within_the_backoff_window_ends_processed().await;
+    an_outage_past_the_last_retry_is_recovered_by_the_sweep().await;
+}
+
+async fn a_restart_within_the_backoff_window_ends_processed() {
+    let (_, store) = postgres().await;
+    let queue = redis_queue().await;
+    let options = WorkerOptions {
+        retry_base_ms: 1_000,
+        max_retries: 3,
+        lease_secs: 3_600,
+        ..WorkerOptions::default()
+    };
+    let running = start(&queue, store.clone(), options);
+    let id = stored_event(store.as_ref()).await;
+
+    let outage = PostgresOutage::begin();
+    let down_since = Instant::now();
+    queue
+        .push(
+            new_task_id(),
+            ProcessEvents {
+                event_ids: vec![id.0],
+            },
+        )
+        .await
+        .unwrap();
+    // A pooled connection waits up to 5 s (the acquire timeout) before an attempt fails, so an
+    // outage of 6.5 s costs one failed attempt and then succeeds inside the backoff window.
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    outage.end();
+    eprintln!("database was down for {:?}", down_since.elapsed());
+
+    wait_all_final(store.as_ref(), 1, Duration::from_secs(30)).await;
+    let event = store.get_event(id, None).await.unwrap().unwrap();
+    assert_eq!(event.status, EventStatus::Processed);
+    assert!(
+        running.metrics.retried.get() >= 1,
+        "the outage cost at least one retry"
+    );
+    running.stop.cancel();
+}
+
+async fn an_outage_past_the_last_retry_is_recovered_by_the_sweep() {
+    let (_, store) = postgres().await;
+    let queue = redis_queue().await;
+    // Three attempts of about 6 s each (the pool's 5 s acquire timeout, 1 s to try recording the
+    // retry) with 0.2 s and 0.4 s between, then up to 5 s trying to mark the event failed:
+    // the job gives up while the database is still down; the 2 s lease makes the sweep pick the
+    // event up again once it is back.
+    let options = WorkerOptions {
+        retry_base_ms: 200,
+        max_retries: 2,
+        lease_secs: 2,
+        sweep_interval_secs: 1,
+        ..WorkerOptions::default()
+    };
+    let running = start(&queue, store.clone(), options);
+    let id = stored_event(store.as_ref()).await;
+
+    let outage = PostgresOutage::begin();
+    queue
+        .push(
+            new_task_id(),
+            ProcessEvents {
+                event_ids: vec![id.0],
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    eprintln!(
+        "failed attempts during the outage: {}",
+        running.metrics.retried.get()
+    );
+    assert!(
+        running.metrics.retried.get() >= 3,
+        "every attempt failed during the outage"
+    );
+    outage.end();
+    let back = Instant::now();
+
+    wait_all_final(store.as_ref(), 1, Duration::from_secs(30)).await;
+    eprintln!(
+        "recovered {:?} after the database came back",
+        back.elapsed()
+    );
+    let event = store.get_event(id, None).await.unwrap().unwrap();
+    assert_eq!(
+        event.status,
+        EventStatus::Processed,
+        "the accepted event was not lost"
+    );
+    assert!(
+        running.metrics.recovered.get() >= 1,
+        "the sweep re-enqueued it"
+    );
+    running.stop.cancel();
+}
