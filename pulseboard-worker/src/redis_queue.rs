@@ -84,6 +84,11 @@ impl RedisQueue {
         })
     }
 
+    /// The queue's key prefix.
+    pub fn name(&self) -> &str {
+        &self.settings.queue_name
+    }
+
     fn config(&self) -> &Config {
         self.storage.get_config()
     }

@@ -1,0 +1,160 @@
+//! The `pulseboard-worker` binary as operators run it: killed with SIGKILL mid-run, and two of
+//! them sharing one queue.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{counts, postgres, redis_queue, spawn_worker, submit, wait_all_final};
+use pulseboard_core::EventStatus;
+use sqlx::PgPool;
+
+const EVENTS: usize = 10_000;
+const EVENTS_PER_JOB: usize = 10;
+
+/// Sum of "X processed" over the `[Batch] Completed` lines of a worker log.
+fn processed_in_log(log: &Path) -> i64 {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split("[Batch] Completed: ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse::<i64>().ok())
+        .sum()
+}
+
+async fn processed_at_by_id(pool: &PgPool) -> HashMap<i64, chrono::DateTime<chrono::Utc>> {
+    let rows: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT id, processed_at FROM events WHERE status = 'processed'")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    rows.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_loses_nothing_and_processes_nothing_twice() {
+    let (url, store) = postgres().await;
+    let queue = redis_queue().await;
+    let name = queue.name().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [
+        ("PULSEBOARD_LEASE_SECS", "5"),
+        ("PULSEBOARD_SWEEP_INTERVAL_SECS", "1"),
+        ("PULSEBOARD_RETRY_BASE_MS", "100"),
+    ];
+    submit(
+        store.as_ref(),
+        &queue,
+        EVENTS,
+        EVENTS_PER_JOB,
+        r#"{"page": "/x", "duration": 3}"#,
+    )
+    .await;
+
+    let first_log = dir.path().join("first.log");
+    let mut first = spawn_worker(&url, &name, &first_log, &settings);
+    let started = Instant::now();
+    loop {
+        let processed = counts(store.as_ref())
+            .await
+            .get(&EventStatus::Processed)
+            .copied()
+            .unwrap_or(0);
+        if processed >= (EVENTS / 5) as i64 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the first worker made no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.start_kill().unwrap(); // SIGKILL
+    first.wait().await.unwrap();
+    let pool = PgPool::connect(&url).await.unwrap();
+    let before_kill = processed_at_by_id(&pool).await;
+    assert!(
+        before_kill.len() < EVENTS,
+        "killed mid-run ({} of {EVENTS} done)",
+        before_kill.len()
+    );
+
+    let second_log = dir.path().join("second.log");
+    let restarted = Instant::now();
+    let mut second = spawn_worker(&url, &name, &second_log, &settings);
+    let recovery = wait_all_final(store.as_ref(), EVENTS as i64, Duration::from_secs(300)).await;
+    eprintln!(
+        "killed after {} events; all {EVENTS} final {recovery:?} after the restart ({:?} since the kill)",
+        before_kill.len(),
+        restarted.elapsed()
+    );
+    second.start_kill().unwrap();
+
+    assert_eq!(
+        counts(store.as_ref()).await.get(&EventStatus::Processed),
+        Some(&(EVENTS as i64))
+    );
+    let after = processed_at_by_id(&pool).await;
+    for (id, processed_at) in &before_kill {
+        assert_eq!(
+            after.get(id),
+            Some(processed_at),
+            "event {id} was processed a second time"
+        );
+    }
+    let logged = processed_in_log(&first_log) + processed_in_log(&second_log);
+    assert!(
+        logged <= EVENTS as i64,
+        "workers report {logged} events processed: some twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_one_queue_and_finish_each_event_once() {
+    let (url, store) = postgres().await;
+    let queue = redis_queue().await;
+    let name = queue.name().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [("PULSEBOARD_LEASE_SECS", "3600")];
+    let logs = [dir.path().join("a.log"), dir.path().join("b.log")];
+    let mut workers: Vec<_> = logs
+        .iter()
+        .map(|log| spawn_worker(&url, &name, log, &settings))
+        .collect();
+    let started = Instant::now();
+    submit(
+        store.as_ref(),
+        &queue,
+        EVENTS,
+        EVENTS_PER_JOB,
+        r#"{"page": "/y"}"#,
+    )
+    .await;
+    let elapsed = wait_all_final(store.as_ref(), EVENTS as i64, Duration::from_secs(300)).await;
+    eprintln!(
+        "two workers: {EVENTS} events in {:?} (final {elapsed:?} after the last submit)",
+        started.elapsed()
+    );
+    for worker in &mut workers {
+        worker.start_kill().unwrap();
+    }
+
+    assert_eq!(
+        counts(store.as_ref()).await.get(&EventStatus::Processed),
+        Some(&(EVENTS as i64))
+    );
+    let pool = PgPool::connect(&url).await.unwrap();
+    let claimed_twice: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE attempts <> 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(claimed_twice, 0, "every event was claimed exactly once");
+    let per_worker: Vec<i64> = logs.iter().map(|log| processed_in_log(log)).collect();
+    eprintln!("events processed per worker: {per_worker:?}");
+    assert_eq!(per_worker.iter().sum::<i64>(), EVENTS as i64);
+    assert!(
+        per_worker.iter().all(|n| *n > 0),
+        "both workers took a share: {per_worker:?}"
+    );
+}
