@@ -115,8 +115,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         args.duration
     );
     let load = Arc::new(Load {
-        client: client.clone(),
-        base_url: base_url.clone(),
+        client,
+        base_url,
         tokens,
         mode: args.mode,
         batch_size: args.batch_size as usize,

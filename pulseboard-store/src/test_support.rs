@@ -49,3 +49,71 @@ pub async fn fresh_postgres_url() -> String {
 pub fn fresh_sqlite_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}", dir.join("pulseboard.db").display())
 }
+
+#[track_caller]
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the suite with `scripts/test.sh`, which starts PostgreSQL and sets it"))
+}
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"))
+}
+
+/// A stopped test PostgreSQL server, started again by [`PostgresOutage::end`] or, if the test panics
+/// first, on drop (so one failing test cannot take the database from the others).
+pub struct PostgresOutage {
+    ended: bool,
+}
+
+impl PostgresOutage {
+    /// Stops the server now.
+    pub fn begin() -> Self {
+        stop_postgres();
+        Self { ended: false }
+    }
+
+    /// Starts the server again and waits until it accepts connections.
+    pub fn end(mut self) {
+        self.ended = true;
+        start_postgres();
+    }
+}
+
+impl Drop for PostgresOutage {
+    fn drop(&mut self) {
+        if !self.ended {
+            start_postgres();
+        }
+    }
+}
+
+/// Stops the test PostgreSQL server (fast shutdown: open connections are cut).
+fn stop_postgres() {
+    let pg_ctl = format!("{}/pg_ctl", env("PULSEBOARD_TEST_PG_BIN"));
+    let data = env("PULSEBOARD_TEST_PG_DATA");
+    let mut command = if running_as_root() {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--", &pg_ctl]);
+        c
+    } else {
+        std::process::Command::new(&pg_ctl)
+    };
+    let status = command
+        .args(["-D", &data, "stop", "-m", "fast", "-w"])
+        .current_dir("/tmp")
+        .status()
+        .expect("pg_ctl runs");
+    assert!(status.success(), "could not stop PostgreSQL");
+}
+
+/// Starts the test PostgreSQL server again and waits until it accepts connections.
+fn start_postgres() {
+    let status = std::process::Command::new("bash")
+        .args(["-c", &env("PULSEBOARD_TEST_PG_START_CMD")])
+        .status()
+        .expect("bash runs");
+    assert!(status.success(), "could not start PostgreSQL again");
+}

@@ -6,8 +6,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{PostgresOutage, postgres, redis_queue, submit, wait_all_final};
+use common::{postgres, redis_queue, submit, wait_all_final};
 use pulseboard_core::EventStatus;
+use pulseboard_store::test_support::PostgresOutage;
 use pulseboard_store::{EventId, EventStore};
 use pulseboard_worker::{
     JobQueue, ProcessEvents, RedisQueue, WorkerMetrics, WorkerOptions, WorkerRunSettings,

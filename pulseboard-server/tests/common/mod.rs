@@ -3,6 +3,8 @@
 //! + a Redis queue of its own, with a Redis worker running in the test.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod process;
+
 use std::time::Duration;
 
 use axum::Router;

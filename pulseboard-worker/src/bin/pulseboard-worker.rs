@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use pulseboard_store::EventStore;
 use pulseboard_worker::telemetry::{self, LogFormat};
 use pulseboard_worker::{
     JobQueue, RedisQueue, RedisSettings, WorkerMetrics, WorkerOptions, WorkerRunSettings,
@@ -41,14 +42,28 @@ struct Config {
     worker: WorkerOptions,
 }
 
+/// Opens the store, waiting while the database is not reachable yet (e.g. still starting next to
+/// this worker); other errors stop the worker with a message.
+async fn connect_store(config: &Config) -> anyhow::Result<Arc<dyn EventStore>> {
+    loop {
+        match pulseboard_store::connect(&config.database_url, config.db_pool_size, config.migrate)
+            .await
+        {
+            Ok(store) => return Ok(store),
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(error = %error, "database not reachable yet; retrying in 2 s");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(error) => return Err(error).context("cannot open the event store (DATABASE_URL)"),
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     telemetry::init(config.log_format);
-    let store =
-        pulseboard_store::connect(&config.database_url, config.db_pool_size, config.migrate)
-            .await
-            .context("cannot open the event store (DATABASE_URL)")?;
+    let store = connect_store(&config).await?;
     let settings = RedisSettings {
         queue_name: config.redis_queue.clone(),
         prefetch: config.worker.prefetch,

@@ -1,0 +1,168 @@
+//! Real binaries on real sockets: the server (and workers) as an operator starts them.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+/// A running binary whose output goes to a log file; killed on drop.
+pub struct Process {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Process {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `pulseboard-worker` binary, built next to the server binary by `cargo test --workspace`.
+#[track_caller]
+pub fn worker_binary() -> PathBuf {
+    let path =
+        Path::new(env!("CARGO_BIN_EXE_pulseboard-server")).with_file_name("pulseboard-worker");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p pulseboard-worker` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+pub fn spawn(binary: &Path, env: &[(&str, String)], log: PathBuf) -> Process {
+    let file = std::fs::File::create(&log).expect("log file");
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .stdout(file.try_clone().expect("log"))
+        .stderr(file)
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Process {
+        child: command.spawn().expect("binary starts"),
+        log,
+    }
+}
+
+/// Starts `pulseboard-server` with `env` on a free port and waits for `/health`.
+pub async fn spawn_server(env: &[(&str, String)], dir: &Path) -> (Process, String) {
+    let port = free_port();
+    let mut env = env.to_vec();
+    env.push(("PULSEBOARD_BIND", format!("127.0.0.1:{port}")));
+    let server = spawn(
+        Path::new(env!("CARGO_BIN_EXE_pulseboard-server")),
+        &env,
+        dir.join(format!("server-{port}.log")),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while reqwest::get(format!("{base}/health")).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "server did not answer in 60 s:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (server, base)
+}
+
+/// A client of a running server, logged in as a fresh user.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Client {
+    pub async fn register_and_login(base: &str, email: &str) -> Self {
+        let http = reqwest::Client::new();
+        let credentials =
+            json!({"email": email, "password": "TestPass123!", "full_name": "Test User"});
+        let registered = http
+            .post(format!("{base}/api/auth/register"))
+            .json(&credentials)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 201);
+        let login: Value = http
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"email": email, "password": "TestPass123!"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["access_token"].as_str().expect("token").to_owned();
+        Self {
+            http,
+            base: base.to_owned(),
+            token,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        (
+            status,
+            headers,
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// Polls an event until it is final (panics after `timeout`).
+    pub async fn wait_final(&self, id: i64, timeout: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, event) = self.get(&format!("/api/v1/events/{id}")).await;
+            if status == 200
+                && ["processed", "validation_error", "failed"]
+                    .contains(&event["status"].as_str().unwrap_or(""))
+            {
+                return event;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "event {id} not final after {timeout:?}: {event}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

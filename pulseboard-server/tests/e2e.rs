@@ -1,0 +1,159 @@
+//! The seed guide, end to end, against the real binaries on real sockets.
+
+mod common;
+
+use std::time::Duration;
+
+use common::process::{Client, spawn, spawn_server, worker_binary};
+use serde_json::{Value, json};
+
+fn seed_event() -> Value {
+    json!({"event_name": "page_view", "event_type": "engagement", "source": "web", "session_id": "sess_123",
+           "payload": {"page": "/dashboard", "duration": 45, "scroll_depth": 75}})
+}
+
+fn seed_batch() -> Value {
+    json!({"events": [
+        {"event_name": "page_view", "event_type": "engagement", "payload": {"page": "/home"}},
+        {"event_name": "button_click", "event_type": "interaction", "payload": {"button_id": "btn_1"}},
+        {"event_name": "form_submit", "event_type": "conversion", "payload": {"form_id": "form_1"}}
+    ]})
+}
+
+/// register → login → submit → processed; batch of 3; oversize payload; missing field.
+async fn walk_the_seed_guide(client: &Client) {
+    let (status, _, accepted) = client.post("/api/v1/events", &seed_event()).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        (accepted["status"].as_str(), accepted["message"].as_str()),
+        (Some("enqueued"), Some("Event enqueued for processing"))
+    );
+    let event = client
+        .wait_final(
+            accepted["event_id"].as_i64().unwrap(),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(event["processed"], true);
+    assert!(event["processed_at"].is_string());
+    assert_eq!(event["properties"]["original"], seed_event()["payload"]);
+    assert!(event["properties"]["normalized_at"].is_string());
+    assert_eq!(event["properties"]["page"], "/dashboard");
+    assert_eq!(event["properties"]["duration"], json!(45.0));
+    assert_eq!(event["properties"]["scroll_depth"], json!(75.0));
+
+    let (status, _, batch) = client.post("/api/v1/events/batch", &seed_batch()).await;
+    assert_eq!((status, batch["event_count"].as_i64()), (202, Some(3)));
+    for id in batch["event_ids"].as_array().unwrap() {
+        let event = client
+            .wait_final(id.as_i64().unwrap(), Duration::from_secs(20))
+            .await;
+        assert_eq!(
+            (event["processed"].as_bool(), &event["task_id"]),
+            (Some(true), &batch["task_id"])
+        );
+    }
+
+    let huge = json!({"event_name": "page_view", "event_type": "engagement", "payload": {"data": "x".repeat(1_100 * 1024)}});
+    let (status, _, accepted) = client.post("/api/v1/events", &huge).await;
+    assert_eq!(status, 202, "accepted, then judged by the worker");
+    let event = client
+        .wait_final(
+            accepted["event_id"].as_i64().unwrap(),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        (
+            event["processed"].as_bool(),
+            event["processed_at"].is_null()
+        ),
+        (Some(false), true)
+    );
+    assert_eq!(event["processing_error"], "Payload exceeds 1MB size limit");
+
+    let (status, _, error) = client
+        .post(
+            "/api/v1/events",
+            &json!({"event_type": "engagement", "payload": {}}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(error["detail"][0]["loc"], json!(["body", "event_name"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_guide_works_on_the_embedded_binary_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [(
+        "PULSEBOARD_DATA_DIR",
+        dir.path().join("data").display().to_string(),
+    )];
+    let (server, base) = spawn_server(&env, dir.path()).await;
+    let client = Client::register_and_login(&base, "test@example.com").await;
+    walk_the_seed_guide(&client).await;
+    let log = server.log_text();
+    for line in [
+        "Starting processing",
+        "Payload validation passed",
+        "Marked processed at",
+        "Processing completed successfully",
+        "[Batch] Processing 3 events",
+        "[Batch] Completed: 3 processed, 0 failed out of 3 total",
+    ] {
+        assert!(log.contains(line), "log lacks {line:?}:\n{log}");
+    }
+    drop(server); // SIGKILL
+
+    // Same data directory: the user, the token and the events are still there.
+    let (_server, base) = spawn_server(&env, dir.path()).await;
+    let (status, event) = Client { base, ..client }.get("/api/v1/events/1").await;
+    assert_eq!((status, event["processed"].as_bool()), (200, Some(true)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_guide_works_in_production_mode_with_two_workers_on_one_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = pulseboard_store::test_support::fresh_postgres_url().await;
+    let env = vec![
+        ("DATABASE_URL", database_url),
+        ("REDIS_URL", common::redis_url()),
+        (
+            "PULSEBOARD_REDIS_QUEUE",
+            format!("e2e_{}", ulid::Ulid::generate()),
+        ),
+        (
+            "PULSEBOARD_JWT_SECRET",
+            "an-end-to-end-secret-long-enough-0123456789".to_owned(),
+        ),
+    ];
+    let (_server, base) = spawn_server(&env, dir.path()).await;
+    let workers: Vec<_> = (0..2)
+        .map(|n| {
+            spawn(
+                &worker_binary(),
+                &env,
+                dir.path().join(format!("worker-{n}.log")),
+            )
+        })
+        .collect();
+    let client = Client::register_and_login(&base, "prod@example.com").await;
+    walk_the_seed_guide(&client).await;
+
+    let event = seed_event();
+    let mut accepted = Vec::new();
+    for _ in 0..200 {
+        accepted.push(client.post("/api/v1/events", &event).await);
+    }
+    for (status, _, body) in &accepted {
+        assert_eq!(*status, 202);
+        client
+            .wait_final(body["event_id"].as_i64().unwrap(), Duration::from_secs(30))
+            .await;
+    }
+    let started: usize = workers
+        .iter()
+        .map(|w| w.log_text().matches("worker starting").count())
+        .sum();
+    assert_eq!(started, 2, "both workers registered on the queue");
+}
