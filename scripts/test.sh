@@ -36,13 +36,18 @@ find_pg_bin() {  # newest /usr/lib/postgresql/<ver>/bin that contains initdb, or
   for d in /usr/lib/postgresql/*/bin; do if [[ -x $d/initdb ]]; then echo "$d"; fi; done | sort -V | tail -n1
 }
 
+# The servers the tests run against, plus Chromium for the dashboard's browser test.
 ensure_packages() {
   PG_BIN=$(find_pg_bin)
-  if [[ -n $PG_BIN ]] && command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then return; fi
-  [[ $EUID -eq 0 ]] || die "PostgreSQL server (initdb) and/or redis-server are missing and we are not root; install them: sudo apt-get install postgresql redis-server"
-  log "installing postgresql + redis-server via apt-get (missing on this machine)"
+  local missing=()
+  [[ -n $PG_BIN ]] || missing+=(postgresql)
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing+=(redis-server)
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  (( ${#missing[@]} == 0 )) && return
+  [[ $EUID -eq 0 ]] || die "missing Debian packages and not root; install them: sudo apt-get install ${missing[*]}"
+  log "installing ${missing[*]} via apt-get (missing on this machine)"
   apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql redis-server
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
   PG_BIN=$(find_pg_bin)
   [[ -n $PG_BIN ]] || die "initdb still not found under /usr/lib/postgresql/*/bin after install"
 }

@@ -35,6 +35,9 @@ struct Config {
     /// Apply pending database migrations at start.
     #[arg(long, env = "PULSEBOARD_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     migrate: bool,
+    /// Address for this worker's Prometheus `/metrics` (unset: no endpoint).
+    #[arg(long, env = "PULSEBOARD_WORKER_METRICS_BIND")]
+    metrics_bind: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, env = "PULSEBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -76,6 +79,15 @@ async fn main() -> anyhow::Result<()> {
     let context = config.worker.job_context(store.clone(), metrics.clone());
 
     let shutdown = CancellationToken::new();
+    if let Some(address) = config.metrics_bind {
+        let exposed: Arc<dyn JobQueue> = Arc::new(queue.clone());
+        tokio::spawn(pulseboard_worker::serve_metrics(
+            address,
+            metrics.clone(),
+            exposed,
+            shutdown.clone(),
+        ));
+    }
     let sweep = tokio::spawn(run_recovery_sweep(
         store,
         Arc::new(queue.clone()) as Arc<dyn JobQueue>,

@@ -1,0 +1,57 @@
+//! The worker's own `/metrics` endpoint (production workers have no API server beside them).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::write_gauge;
+use crate::{JobQueue, WorkerMetrics};
+
+#[derive(Clone)]
+struct Exposed {
+    metrics: Arc<WorkerMetrics>,
+    queue: Arc<dyn JobQueue>,
+}
+
+/// Serves `GET /metrics` on `address` until `shutdown`.
+pub async fn serve_metrics(
+    address: SocketAddr,
+    metrics: Arc<WorkerMetrics>,
+    queue: Arc<dyn JobQueue>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    let app = Router::new()
+        .route("/metrics", get(render))
+        .with_state(Exposed { metrics, queue });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    Ok(())
+}
+
+async fn render(State(exposed): State<Exposed>) -> impl IntoResponse {
+    let mut body = String::new();
+    exposed.metrics.render(&mut body);
+    if let Ok(stats) = exposed.queue.stats().await {
+        write_gauge(
+            &mut body,
+            "pulseboard_queue_pending_jobs",
+            "Jobs waiting for a worker.",
+            stats.pending_jobs as i64,
+        );
+        write_gauge(
+            &mut body,
+            "pulseboard_queue_in_flight_jobs",
+            "Jobs fetched by workers.",
+            stats.in_flight_jobs as i64,
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
