@@ -34,7 +34,7 @@ impl FieldIssue {
 }
 
 /// Everything a handler can answer besides success.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// 422 with every problem found in the request.
     #[error("request validation failed")]

@@ -1,14 +1,15 @@
-//! Accepting events: admission control, the durable insert, then one queue push per request.
+//! Accepting events: admission control, then the micro-batched durable insert and queue push.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use pulseboard_core::NewEvent;
-use pulseboard_store::{EventId, EventStore, EventToInsert, UserId};
-use pulseboard_worker::{JobQueue, ProcessEvents, new_task_id};
+use pulseboard_store::{EventId, EventStore, UserId};
+use pulseboard_worker::JobQueue;
 use tokio_util::sync::CancellationToken;
 
+use crate::batcher::{BatchSettings, MicroBatcher};
 use crate::error::ApiError;
 use crate::metrics::ServerMetrics;
 
@@ -27,8 +28,8 @@ pub struct Accepted {
 /// Stores events and wakes the worker.
 pub struct Ingest {
     store: Arc<dyn EventStore>,
-    queue: Arc<dyn JobQueue>,
-    /// Unfinished events, as last counted plus what was accepted since.
+    batcher: MicroBatcher,
+    /// Unfinished events: the last count from the store plus what was reserved since.
     backlog: AtomicU64,
     max_backlog: u64,
     metrics: Arc<ServerMetrics>,
@@ -42,47 +43,45 @@ impl Ingest {
         max_backlog: u64,
         metrics: Arc<ServerMetrics>,
     ) -> Self {
+        let batcher = MicroBatcher::start(store.clone(), queue, BatchSettings::default());
         Self {
             store,
-            queue,
+            batcher,
             backlog: AtomicU64::new(0),
             max_backlog,
             metrics,
         }
     }
 
-    /// Stores `events` for `owner` in one transaction, then pushes one job. The answer comes only
-    /// after the commit. A failed push is logged and tolerated: the events are durable and the
-    /// recovery sweep will enqueue them.
-    pub async fn submit(&self, owner: UserId, events: &[NewEvent]) -> Result<Accepted, ApiError> {
-        if self.backlog.load(Ordering::Relaxed) >= self.max_backlog {
-            self.metrics.admission_refused.inc_by(events.len() as u64);
+    /// Stores `events` for `owner` and enqueues them; answers only after the commit. A failed
+    /// push is logged and tolerated: the events are durable and the recovery sweep enqueues them.
+    pub async fn submit(&self, owner: UserId, events: Vec<NewEvent>) -> Result<Accepted, ApiError> {
+        let count = events.len() as u64;
+        self.reserve(count)?;
+        let result = self.batcher.submit(owner, events).await;
+        match &result {
+            Ok(_) => self.metrics.accepted.inc_by(count),
+            Err(_) => {
+                self.backlog.fetch_sub(
+                    count.min(self.backlog.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        result
+    }
+
+    /// Takes room for `count` events in the backlog, or refuses with 503.
+    fn reserve(&self, count: u64) -> Result<(), ApiError> {
+        let before = self.backlog.fetch_add(count, Ordering::Relaxed);
+        if before + count > self.max_backlog {
+            self.backlog.fetch_sub(count, Ordering::Relaxed);
+            self.metrics.admission_refused.inc_by(count);
             return Err(ApiError::Unavailable(
                 "Too many events are waiting to be processed; retry later",
             ));
         }
-        let task_id = new_task_id();
-        let rows: Vec<EventToInsert<'_>> = events
-            .iter()
-            .map(|event| EventToInsert { owner, event })
-            .collect();
-        let event_ids = self
-            .store
-            .insert_events(&task_id.to_string(), &rows)
-            .await?;
-        self.backlog
-            .fetch_add(event_ids.len() as u64, Ordering::Relaxed);
-        self.metrics.accepted.inc_by(event_ids.len() as u64);
-        let job = ProcessEvents {
-            event_ids: event_ids.iter().map(|id| id.0).collect(),
-        };
-        if let Err(error) = self.queue.push(task_id, job).await {
-            tracing::warn!(task.id = %task_id, error = %error, "queue push failed after commit; the recovery sweep will enqueue these events");
-        }
-        Ok(Accepted {
-            event_ids,
-            task_id: task_id.to_string(),
-        })
+        Ok(())
     }
 
     /// Re-counts the backlog from the store every 250 ms until `shutdown`.

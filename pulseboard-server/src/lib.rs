@@ -5,6 +5,7 @@
 //! the same wiring with `oneshot` or a real socket.
 
 mod auth;
+mod batcher;
 mod dashboard;
 mod error;
 mod extract;
@@ -18,7 +19,9 @@ mod startup;
 mod state;
 
 pub use auth::{Passwords, Tokens};
+pub use batcher::{BatchSettings, MicroBatcher};
 pub use error::{ApiError, FieldIssue};
+pub use ingest::Accepted;
 pub use routes::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, app};
 pub use settings::{Cli, Command, Secret, ServerSettings};
 pub use startup::{Pulseboard, start};

@@ -575,3 +575,72 @@ async fn the_embedded_jwt_secret_is_private_and_survives_restarts() {
     );
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_control_holds_the_backlog_at_its_bound_until_a_worker_drains_it() {
+    let mut app =
+        TestApp::production_with(|settings| settings.max_backlog_events = 100, false).await;
+    let token = app.token("admission@example.com").await;
+    let batch = json!({"events": vec![json!({"event_name": "e", "event_type": "t"}); 10]});
+    let mut accepted = 0;
+    let mut refused = None;
+    for _ in 0..30 {
+        let request = Request::post("/api/v1/events/batch")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(batch.to_string()))
+            .unwrap();
+        let (status, headers, body) = app.send(request).await;
+        match status {
+            StatusCode::ACCEPTED => accepted += 10,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused = Some((headers[header::RETRY_AFTER].clone(), body));
+                break;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    let (retry_after, body) = refused.expect("the API refused once the backlog was full");
+    assert_eq!(retry_after, "5");
+    assert!(body["detail"].as_str().unwrap().contains("Too many events"));
+    assert_eq!(accepted, 100, "accepted exactly up to the bound");
+
+    app.start_worker().await;
+    let (_, listed) = app
+        .call(Method::GET, "/api/v1/events?limit=1", Some(&token), None)
+        .await;
+    app.wait_final(&token, listed["items"][0]["id"].as_i64().unwrap())
+        .await;
+    let mut drained = false;
+    for _ in 0..200 {
+        let (_, waiting) = app
+            .call(
+                Method::GET,
+                "/api/v1/events?status=enqueued&limit=1",
+                Some(&token),
+                None,
+            )
+            .await;
+        if waiting["items"].as_array().is_some_and(Vec::is_empty) {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(drained, "the worker drained the backlog");
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await; // the next backlog count
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(&token),
+            Some(batch),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "accepting again after the drain"
+    );
+    app.stop().await;
+}

@@ -56,10 +56,7 @@ pub(crate) async fn submit(
     JsonBody(raw): JsonBody<RawEvent>,
 ) -> Result<(StatusCode, Json<EventAccepted>), ApiError> {
     let event = parse_event(&raw, &[json!("body")]).map_err(ApiError::Validation)?;
-    let accepted = state
-        .ingest()
-        .submit(user.id, std::slice::from_ref(&event))
-        .await?;
+    let accepted = state.ingest().submit(user.id, vec![event]).await?;
     let body = EventAccepted {
         event_id: accepted.event_ids.first().map_or(0, |id| id.0),
         task_id: accepted.task_id,
@@ -75,7 +72,7 @@ pub(crate) async fn submit_batch(
     JsonBody(raw): JsonBody<RawBatch>,
 ) -> Result<(StatusCode, Json<BatchAccepted>), ApiError> {
     let events = parse_batch(raw, state.limits().max_batch_events)?;
-    let accepted = state.ingest().submit(user.id, &events).await?;
+    let accepted = state.ingest().submit(user.id, events).await?;
     let body = BatchAccepted {
         event_count: accepted.event_ids.len(),
         event_ids: accepted.event_ids.iter().map(|id| id.0).collect(),

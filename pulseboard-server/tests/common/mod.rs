@@ -57,6 +57,14 @@ impl TestApp {
     }
 
     pub async fn production() -> Self {
+        Self::production_with(|_| {}, true).await
+    }
+
+    /// Production setup with adjusted settings, optionally without a worker yet.
+    pub async fn production_with(
+        adjust: impl FnOnce(&mut ServerSettings),
+        with_worker: bool,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = ServerSettings::embedded(dir.path(), "127.0.0.1:0".parse().unwrap());
         settings.database_url = Some(fresh_postgres_url().await);
@@ -65,8 +73,19 @@ impl TestApp {
         settings.jwt_secret = Some(Secret::new("a-test-secret-that-is-long-enough-0123456789"));
         settings.operator_token = Some(Secret::new("operator-token-for-tests"));
         settings.worker = test_worker_options();
+        adjust(&mut settings);
+        let mut app = Self::start(settings, dir, None).await;
+        if with_worker {
+            app.start_worker().await;
+        }
+        app
+    }
+
+    /// Starts a Redis worker for this app (production setups).
+    pub async fn start_worker(&mut self) {
         let stop = CancellationToken::new();
-        Self::start(settings, dir, Some(stop)).await
+        spawn_redis_worker(&self.settings, stop.clone()).await;
+        self.worker_stop = Some(stop);
     }
 
     async fn start(

@@ -1,0 +1,177 @@
+//! Micro-batching: concurrent submissions share one multi-row insert and one queue push.
+//!
+//! A submission is flushed at once when a flush slot is free, so a lone request waits for
+//! nothing. Under load all slots are busy; submissions then gather (up to `max_events`) while
+//! they wait for the next slot, so each waits at most for one in-flight flush and the database
+//! sees a few large transactions instead of many small ones. Every caller still gets its own ids
+//! (after the commit) and the shared job's task id.
+
+use std::sync::Arc;
+
+use pulseboard_core::NewEvent;
+use pulseboard_store::{EventStore, EventToInsert, UserId};
+use pulseboard_worker::{JobQueue, ProcessEvents, new_task_id};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+
+use crate::error::ApiError;
+use crate::ingest::Accepted;
+
+/// Bounds of the micro-batches.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSettings {
+    /// Most events in one flush.
+    pub max_events: usize,
+    /// Flushes (transactions) in progress at once.
+    pub concurrent_flushes: usize,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        Self {
+            max_events: 2_000,
+            concurrent_flushes: 4,
+        }
+    }
+}
+
+struct Submission {
+    owner: UserId,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<Accepted, ApiError>>,
+}
+
+/// Handle for submitting events through the micro-batcher; cheap to clone.
+#[derive(Clone)]
+pub struct MicroBatcher {
+    sender: mpsc::UnboundedSender<Submission>,
+}
+
+impl MicroBatcher {
+    /// Starts the gathering task on the current runtime.
+    pub fn start(
+        store: Arc<dyn EventStore>,
+        queue: Arc<dyn JobQueue>,
+        settings: BatchSettings,
+    ) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let flusher = Arc::new(Flusher { store, queue });
+        tokio::spawn(gather(receiver, flusher, settings));
+        Self { sender }
+    }
+
+    /// Stores `events` for `owner` (in some micro-batch) and returns their ids once committed.
+    pub async fn submit(&self, owner: UserId, events: Vec<NewEvent>) -> Result<Accepted, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Submission {
+                owner,
+                events,
+                reply,
+            })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> ApiError {
+    tracing::error!("the micro-batcher has stopped");
+    ApiError::Internal
+}
+
+async fn gather(
+    mut receiver: mpsc::UnboundedReceiver<Submission>,
+    flusher: Arc<Flusher>,
+    settings: BatchSettings,
+) {
+    let slots = Arc::new(Semaphore::new(settings.concurrent_flushes.max(1)));
+    while let Some(first) = receiver.recv().await {
+        let mut count = first.events.len();
+        let mut batch = vec![first];
+        let slot = loop {
+            if count >= settings.max_events {
+                break slots.clone().acquire_owned().await;
+            }
+            tokio::select! {
+                biased;
+                slot = slots.clone().acquire_owned() => break slot,
+                next = receiver.recv() => match next {
+                    Some(submission) => {
+                        count += submission.events.len();
+                        batch.push(submission);
+                    }
+                    None => break slots.clone().acquire_owned().await,
+                },
+            }
+        };
+        let Ok(slot) = slot else { return };
+        tokio::spawn(flusher.clone().flush(batch, slot));
+    }
+}
+
+struct Flusher {
+    store: Arc<dyn EventStore>,
+    queue: Arc<dyn JobQueue>,
+}
+
+impl Flusher {
+    async fn flush(self: Arc<Self>, batch: Vec<Submission>, _slot: OwnedSemaphorePermit) {
+        let result = self.insert_and_push(&batch).await;
+        match result {
+            Ok(accepted) => answer_each(batch, accepted),
+            // One bad submission must not fail the others it was batched with: retry them alone.
+            Err(error) if batch.len() > 1 && !matches!(error, ApiError::Unavailable(_)) => {
+                for submission in batch {
+                    let alone = self
+                        .insert_and_push(std::slice::from_ref(&submission))
+                        .await;
+                    let _ = submission.reply.send(alone);
+                }
+            }
+            Err(error) => {
+                for submission in batch {
+                    let _ = submission.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// One insert for every event of `batch`, then one job for all of them.
+    async fn insert_and_push(&self, batch: &[Submission]) -> Result<Accepted, ApiError> {
+        let task_id = new_task_id();
+        let rows: Vec<EventToInsert<'_>> = batch
+            .iter()
+            .flat_map(|submission| {
+                submission.events.iter().map(|event| EventToInsert {
+                    owner: submission.owner,
+                    event,
+                })
+            })
+            .collect();
+        let event_ids = self
+            .store
+            .insert_events(&task_id.to_string(), &rows)
+            .await?;
+        let job = ProcessEvents {
+            event_ids: event_ids.iter().map(|id| id.0).collect(),
+        };
+        if let Err(error) = self.queue.push(task_id, job).await {
+            tracing::warn!(task.id = %task_id, error = %error, "queue push failed after commit; the recovery sweep will enqueue these events");
+        }
+        Ok(Accepted {
+            event_ids,
+            task_id: task_id.to_string(),
+        })
+    }
+}
+
+/// Hands each submission its slice of the ids, in submission order.
+fn answer_each(batch: Vec<Submission>, accepted: Accepted) {
+    let mut ids = accepted.event_ids.into_iter();
+    for submission in batch {
+        let event_ids = ids.by_ref().take(submission.events.len()).collect();
+        let _ = submission.reply.send(Ok(Accepted {
+            event_ids,
+            task_id: accepted.task_id.clone(),
+        }));
+    }
+}
