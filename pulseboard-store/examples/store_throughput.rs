@@ -29,28 +29,51 @@ fn events(count: usize) -> Vec<NewEvent> {
     (0..count)
         .map(|i| {
             let name = format!("event_{}", i % 10);
-            NewEvent::parse(RawEventFields { event_name: Some(&name), event_type: Some("engagement"), source: Some("web"), payload_json: Some(PAYLOAD), ..Default::default() })
-                .expect("valid")
+            NewEvent::parse(RawEventFields {
+                event_name: Some(&name),
+                event_type: Some("engagement"),
+                source: Some("web"),
+                payload_json: Some(PAYLOAD),
+                ..Default::default()
+            })
+            .expect("valid")
         })
         .collect()
 }
 
 /// Inserts `total` events in batches of `batch`; returns rows/s and the ids.
 async fn insert_rate(store: &dyn EventStore, batch: usize, total: usize) -> (f64, Vec<EventId>) {
-    let email = format!("{}@example.com", Instant::now().elapsed().as_nanos() ^ rand_seed());
-    let owner = store.create_user(&NewUser { email, password_hash: "x".into(), full_name: None }).await.expect("user").id;
+    let email = format!(
+        "{}@example.com",
+        Instant::now().elapsed().as_nanos() ^ rand_seed()
+    );
+    let owner = store
+        .create_user(&NewUser {
+            email,
+            password_hash: "x".into(),
+            full_name: None,
+        })
+        .await
+        .expect("user")
+        .id;
     let events = events(total);
     let started = Instant::now();
     let mut ids = Vec::with_capacity(total);
     for chunk in events.chunks(batch) {
-        let rows: Vec<EventToInsert<'_>> = chunk.iter().map(|event| EventToInsert { owner, event }).collect();
+        let rows: Vec<EventToInsert<'_>> = chunk
+            .iter()
+            .map(|event| EventToInsert { owner, event })
+            .collect();
         ids.extend(store.insert_events("bench", &rows).await.expect("insert"));
     }
     (total as f64 / started.elapsed().as_secs_f64(), ids)
 }
 
 fn rand_seed() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 /// Claims and applies outcomes for `ids` in jobs of 1,000, as the worker does; returns rows/s.
@@ -61,7 +84,13 @@ async fn process_rate(store: &dyn EventStore, ids: &[EventId]) -> f64 {
         let now = Utc::now();
         let outcomes: Vec<EventOutcome> = claimed
             .iter()
-            .map(|event| EventOutcome { id: event.id, status: EventStatus::Processed, properties_json: Some(PAYLOAD.to_owned()), error: None, decided_at: now })
+            .map(|event| EventOutcome {
+                id: event.id,
+                status: EventStatus::Processed,
+                properties_json: Some(PAYLOAD.to_owned()),
+                error: None,
+                decided_at: now,
+            })
             .collect();
         store.apply_outcomes(&outcomes).await.expect("apply");
     }
@@ -79,9 +108,15 @@ async fn measure(name: &str, store: &dyn EventStore) {
                 process.push(process_rate(store, &ids).await);
             }
         }
-        println!("{name:>8}  insert_events, {batch:>5}-event batches: {:>9.0} rows/s", median(rates));
+        println!(
+            "{name:>8}  insert_events, {batch:>5}-event batches: {:>9.0} rows/s",
+            median(rates)
+        );
         if !process.is_empty() {
-            println!("{name:>8}  claim + apply_outcomes, 1,000-event jobs: {:>9.0} rows/s", median(process));
+            println!(
+                "{name:>8}  claim + apply_outcomes, 1,000-event jobs: {:>9.0} rows/s",
+                median(process)
+            );
         }
     }
 }
@@ -89,8 +124,16 @@ async fn measure(name: &str, store: &dyn EventStore) {
 /// Raw PostgreSQL: the same rows as SQL text (1,000-row INSERT … VALUES) and through COPY.
 async fn raw_postgres(store: &PostgresStore) {
     let pool = store.pool();
-    let owner: i64 = sqlx::query_scalar("SELECT id FROM users LIMIT 1").fetch_one(pool).await.expect("a user");
-    let row = |i: usize| format!("({owner}, 'raw', 'event_{}', 'engagement', 'web', NULL, '{PAYLOAD}', 'enqueued', now(), now())", i % 10);
+    let owner: i64 = sqlx::query_scalar("SELECT id FROM users LIMIT 1")
+        .fetch_one(pool)
+        .await
+        .expect("a user");
+    let row = |i: usize| {
+        format!(
+            "({owner}, 'raw', 'event_{}', 'engagement', 'web', NULL, '{PAYLOAD}', 'enqueued', now(), now())",
+            i % 10
+        )
+    };
     let statement = format!(
         "INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, payload, status, created_at, updated_at) VALUES {} RETURNING id",
         (0..1_000).map(row).collect::<Vec<_>>().join(",")
@@ -99,13 +142,21 @@ async fn raw_postgres(store: &PostgresStore) {
     for _ in 0..ROUNDS {
         let started = Instant::now();
         for _ in 0..50 {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(pool).await.expect("raw insert");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                .execute(pool)
+                .await
+                .expect("raw insert");
         }
         rates.push(50_000.0 / started.elapsed().as_secs_f64());
     }
-    println!("     raw  INSERT … VALUES, 1,000-row statements:   {:>9.0} rows/s", median(rates));
+    println!(
+        "     raw  INSERT … VALUES, 1,000-row statements:   {:>9.0} rows/s",
+        median(rates)
+    );
 
-    let line = format!("{owner}\traw\tevent_0\tengagement\tweb\t\\N\t{PAYLOAD}\tenqueued\t2026-01-01T00:00:00Z\t2026-01-01T00:00:00Z\n");
+    let line = format!(
+        "{owner}\traw\tevent_0\tengagement\tweb\t\\N\t{PAYLOAD}\tenqueued\t2026-01-01T00:00:00Z\t2026-01-01T00:00:00Z\n"
+    );
     let data = line.repeat(200_000);
     let mut rates = Vec::new();
     for _ in 0..ROUNDS {
@@ -119,7 +170,10 @@ async fn raw_postgres(store: &PostgresStore) {
         copy.finish().await.expect("copy finish");
         rates.push(200_000.0 / started.elapsed().as_secs_f64());
     }
-    println!("     raw  COPY of 200,000 rows:                     {:>9.0} rows/s", median(rates));
+    println!(
+        "     raw  COPY of 200,000 rows:                     {:>9.0} rows/s",
+        median(rates)
+    );
 }
 
 #[tokio::main]
@@ -131,6 +185,12 @@ async fn main() {
     raw_postgres(&postgres).await;
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = pulseboard_store::connect(&format!("sqlite://{}/bench.db", dir.path().display()), 4, true).await.expect("sqlite");
+    let sqlite = pulseboard_store::connect(
+        &format!("sqlite://{}/bench.db", dir.path().display()),
+        4,
+        true,
+    )
+    .await
+    .expect("sqlite");
     measure("sqlite", sqlite.as_ref()).await;
 }
