@@ -4,7 +4,7 @@
 #
 #   scripts/bench.sh            # production mode then embedded mode, one run each
 #   RUNS=3 scripts/bench.sh     # three runs per mode (BENCHMARKS.md quotes the medians)
-#   DURATION=20 CONCURRENCY=64 BATCH_CONCURRENCY=16 scripts/bench.sh
+#   DURATION=20 CONCURRENCY=64 BATCH_CONCURRENCY=16 MODES=embedded scripts/bench.sh
 #
 # Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then batch POSTs of 100
 # events; each waits until every accepted event is final. It prints one line per mode:
@@ -12,7 +12,7 @@
 # (e2e_eps is the batch phase's end-to-end rate: insert + process + update of every event).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-1} DURATION=${DURATION:-20} CONCURRENCY=${CONCURRENCY:-64} BATCH_CONCURRENCY=${BATCH_CONCURRENCY:-16}
+MODES=${MODES:-production embedded} RUNS=${RUNS:-1} DURATION=${DURATION:-20} CONCURRENCY=${CONCURRENCY:-64} BATCH_CONCURRENCY=${BATCH_CONCURRENCY:-16}
 WORK=$(mktemp -d /tmp/pulseboard-bench.XXXXXX)
 PIDS=()
 
@@ -85,6 +85,5 @@ cargo build --release -q -p pulseboard-server -p pulseboard-worker && cargo buil
 start_services
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 for run in $(seq 1 "$RUNS"); do
-  run_mode production "$run"
-  run_mode embedded "$run"
+  for mode in $MODES; do run_mode "$mode" "$run"; done
 done
