@@ -12,7 +12,7 @@ use crate::rows::{ClaimedRow, EventRow, UserRow, ids, into_events};
 use crate::{
     ClaimedEvent, EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity,
     NewUser, StatusCount, StoreError, StoreResult, StoredEvent, User, UserId, merge_activity,
-    sources_of, status_names, unfinished_statuses,
+    sources_of, status_names, unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -258,14 +258,14 @@ impl EventStore for PostgresStore {
         let now = Utc::now();
         let cutoff = now - chrono::Duration::from_std(idle_for).unwrap_or(chrono::Duration::MAX);
         // SKIP LOCKED lets several workers sweep at once without taking the same events.
-        let mut stale: Vec<i64> = sqlx::query_scalar(
+        let mut stale: Vec<i64> = sqlx::query_scalar(concat!(
             "UPDATE events SET updated_at = $1 WHERE id IN ( \
-                 SELECT id FROM events WHERE status = ANY($2) AND updated_at < $3 \
-                 ORDER BY updated_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING id",
-        )
+                 SELECT id FROM events WHERE status IN ",
+            unfinished_sql_list!(),
+            " AND updated_at < $2 ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING id"
+        ))
         .bind(now)
-        .bind(unfinished_statuses())
         .bind(cutoff)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -275,11 +275,11 @@ impl EventStore for PostgresStore {
     }
 
     async fn count_unfinished(&self) -> StoreResult<i64> {
-        let count = sqlx::query_scalar("SELECT count(*) FROM events WHERE status = ANY($1)")
-            .bind(unfinished_statuses())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(count)
+        let sql = concat!(
+            "SELECT count(*) FROM events WHERE status IN ",
+            unfinished_sql_list!()
+        );
+        Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
     }
 
     async fn counts_by_status(&self) -> StoreResult<Vec<StatusCount>> {

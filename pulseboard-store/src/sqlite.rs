@@ -21,7 +21,7 @@ use crate::rows::{ClaimedRow, EventRow, UserRow, into_events};
 use crate::{
     ClaimedEvent, EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity,
     NewUser, StatusCount, StoreError, StoreResult, StoredEvent, User, UserId, merge_activity,
-    sources_of, status_names, unfinished_statuses,
+    sources_of, status_names, unfinished_sql_list,
 };
 
 /// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's 32,766 limit.
@@ -76,7 +76,10 @@ impl SqliteStore {
             .acquire_timeout(BUSY_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(Self { pool, writer: Arc::default() })
+        Ok(Self {
+            pool,
+            writer: Arc::default(),
+        })
     }
 
     /// Applies pending migrations from `migrations/sqlite`.
@@ -289,14 +292,14 @@ impl EventStore for SqliteStore {
         let _writer = self.writer.lock().await;
         let now = Utc::now();
         let cutoff = now - chrono::Duration::from_std(idle_for).unwrap_or(chrono::Duration::MAX);
-        let mut stale: Vec<i64> = sqlx::query_scalar(
+        let mut stale: Vec<i64> = sqlx::query_scalar(concat!(
             "UPDATE events SET updated_at = ?1 WHERE id IN ( \
-                 SELECT id FROM events WHERE status IN (SELECT value FROM json_each(?2)) \
-                   AND updated_at < ?3 ORDER BY updated_at LIMIT ?4) \
-             RETURNING id",
-        )
+                 SELECT id FROM events WHERE status IN ",
+            unfinished_sql_list!(),
+            " AND updated_at < ?2 ORDER BY updated_at LIMIT ?3) \
+             RETURNING id"
+        ))
         .bind(format_timestamp(now))
-        .bind(json_list(&unfinished_statuses()))
         .bind(format_timestamp(cutoff))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -306,13 +309,11 @@ impl EventStore for SqliteStore {
     }
 
     async fn count_unfinished(&self) -> StoreResult<i64> {
-        let count = sqlx::query_scalar(
-            "SELECT count(*) FROM events WHERE status IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json_list(&unfinished_statuses()))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(count)
+        let sql = concat!(
+            "SELECT count(*) FROM events WHERE status IN ",
+            unfinished_sql_list!()
+        );
+        Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
     }
 
     async fn counts_by_status(&self) -> StoreResult<Vec<StatusCount>> {
