@@ -81,7 +81,8 @@ run_mode() {  # run_mode production|embedded RUN
 }
 
 log "building release binaries"
-cargo build --release -q -p pulseboard-server -p pulseboard-worker && cargo build --release -q -p pulseboard --example loadgen
+cargo build --release -q -p pulseboard-server -p pulseboard-worker
+cargo build --release -q -p pulseboard --example loadgen
 start_services
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 for run in $(seq 1 "$RUNS"); do

@@ -10,12 +10,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{Duration, Utc};
 use pulseboard_core::format_timestamp;
-use pulseboard_store::{EventId, StoredEvent};
+use pulseboard_store::StoredEvent;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::routes::EventView;
+use crate::extract::bearer_token;
+use crate::routes::{EventView, parse_event_id};
 
 const PAGE: &str = include_str!("dashboard.html");
 /// Recent failures shown.
@@ -44,7 +45,8 @@ impl FromRequestParts<AppState> for Operator {
                 "The dashboard is disabled: set PULSEBOARD_OPERATOR_TOKEN to open it",
             ));
         };
-        let offered = bearer(parts)
+        let offered = bearer_token(parts)
+            .map(str::to_owned)
             .or_else(|| query_token(parts))
             .unwrap_or_default();
         if constant_time_eq(offered.as_bytes(), expected.expose().as_bytes()) {
@@ -53,14 +55,6 @@ impl FromRequestParts<AppState> for Operator {
             Err(ApiError::Unauthorized("Operator token required"))
         }
     }
-}
-
-fn bearer(parts: &Parts) -> Option<String> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
 }
 
 fn query_token(parts: &Parts) -> Option<String> {
@@ -134,16 +128,10 @@ async fn event(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<EventView>, ApiError> {
-    let id = id.parse::<i64>().map_err(|_| {
-        ApiError::invalid(
-            vec![json!("path"), json!("id")],
-            "Input should be a valid integer",
-            "int_parsing",
-        )
-    })?;
+    let id = parse_event_id(&id)?;
     let event = state
         .store()
-        .get_event(EventId(id), None)
+        .get_event(id, None)
         .await?
         .ok_or(ApiError::NotFound("Event not found"))?;
     Ok(Json(EventView::from(event)))

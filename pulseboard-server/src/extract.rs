@@ -95,7 +95,8 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-fn bearer_token(parts: &Parts) -> Option<&str> {
+/// The token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

@@ -169,3 +169,44 @@ async fn a_submission_the_database_refuses_fails_alone() {
         assert_eq!(accepted.is_err(), i == 15, "submission {i}: {accepted:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_accepted_after_the_commit_even_when_the_queue_push_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        pulseboard_store::connect(&format!("sqlite://{}/b.db", dir.path().display()), 4, true)
+            .await
+            .unwrap();
+    let (queue, worker) = idle_queue(store.clone());
+    drop(worker); // the queue is gone: every push now fails
+    assert!(
+        queue
+            .push(
+                pulseboard_worker::new_task_id(),
+                pulseboard_worker::ProcessEvents { event_ids: vec![] }
+            )
+            .await
+            .is_err()
+    );
+    let batcher = MicroBatcher::start(store.clone(), queue, BatchSettings::default());
+    let user = owner(store.as_ref()).await;
+    let accepted = batcher
+        .submit(user, vec![event("durable", "{}")])
+        .await
+        .expect("accepted: the event is committed");
+    let stored = store
+        .get_event(accepted.event_ids[0], None)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(
+        stored.status,
+        pulseboard_core::EventStatus::Enqueued,
+        "left for the recovery sweep"
+    );
+    assert_eq!(
+        store.requeue_stale(Duration::ZERO, 10).await.unwrap(),
+        accepted.event_ids,
+        "the sweep finds it"
+    );
+}

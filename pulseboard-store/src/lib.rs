@@ -136,22 +136,6 @@ macro_rules! unfinished_sql_list {
 }
 pub(crate) use unfinished_sql_list;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_unfinished_sql_list_matches_the_status_model() {
-        let unfinished: Vec<String> = pulseboard_core::EventStatus::ALL
-            .into_iter()
-            .filter(|status| !status.is_final())
-            .map(|status| format!("'{}'", status.as_str()))
-            .collect();
-        assert_eq!(
-            unfinished_sql_list!(),
-            format!("({})", unfinished.join(", "))
-        );
-    }
-}
-
 /// Merges per-minute accepted counts and per-minute final counts into one series.
 fn merge_activity(
     accepted: Vec<(DateTime<Utc>, i64)>,
@@ -180,4 +164,20 @@ fn merge_activity(
         }
     }
     minutes.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_unfinished_sql_list_matches_the_status_model() {
+        let unfinished: Vec<String> = pulseboard_core::EventStatus::ALL
+            .into_iter()
+            .filter(|status| !status.is_final())
+            .map(|status| format!("'{}'", status.as_str()))
+            .collect();
+        assert_eq!(
+            unfinished_sql_list!(),
+            format!("({})", unfinished.join(", "))
+        );
+    }
 }

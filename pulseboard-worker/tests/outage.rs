@@ -1,5 +1,5 @@
-//! PostgreSQL outages during processing. This binary stops and restarts the shared test server,
-//! so it holds a single test that runs its scenarios one after the other.
+//! PostgreSQL and Redis outages during processing. This binary stops and restarts the shared
+//! test servers, so it holds a single test that runs its scenarios one after the other.
 
 mod common;
 
@@ -53,6 +53,7 @@ async fn stored_event(store: &dyn EventStore) -> EventId {
 async fn database_outages_are_retried_and_nothing_accepted_is_lost() {
     a_restart_within_the_backoff_window_ends_processed().await;
     an_outage_past_the_last_retry_is_recovered_by_the_sweep().await;
+    a_redis_restart_is_survived_and_lost_jobs_are_recovered().await;
 }
 
 async fn a_restart_within_the_backoff_window_ends_processed() {
@@ -147,6 +148,75 @@ async fn an_outage_past_the_last_retry_is_recovered_by_the_sweep() {
     assert!(
         running.metrics.recovered.get() >= 1,
         "the sweep re-enqueued it"
+    );
+    running.stop.cancel();
+}
+
+/// Restarts the test Redis (no persistence: every queued job is lost with it).
+fn restart_redis() {
+    let port = std::env::var("PULSEBOARD_TEST_REDIS_PORT")
+        .expect("PULSEBOARD_TEST_REDIS_PORT (set by scripts/test.sh)");
+    let _ = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "shutdown", "nosave"])
+        .status();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+        ])
+        .status()
+        .expect("redis-server runs");
+    assert!(started.success(), "could not start Redis again");
+    for _ in 0..50 {
+        let ping = std::process::Command::new("redis-cli")
+            .args(["-p", &port, "ping"])
+            .output();
+        if ping.is_ok_and(|out| out.stdout.starts_with(b"PONG")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("Redis did not come back");
+}
+
+async fn a_redis_restart_is_survived_and_lost_jobs_are_recovered() {
+    let (_, store) = postgres().await;
+    let queue = redis_queue().await;
+    let options = WorkerOptions {
+        lease_secs: 2,
+        sweep_interval_secs: 1,
+        ..WorkerOptions::default()
+    };
+    let running = start(&queue, store.clone(), options);
+    let id = stored_event(store.as_ref()).await; // stored; its job only in a queue nobody reads
+
+    restart_redis();
+    let back = Instant::now();
+    // A job pushed after the restart is processed: the worker reconnected by itself.
+    let fresh = submit(store.as_ref(), &queue, 1, 1, r#"{"page": "/after"}"#).await[0];
+    wait_all_final(store.as_ref(), 2, Duration::from_secs(60)).await;
+    eprintln!(
+        "both events final {:?} after Redis came back",
+        back.elapsed()
+    );
+    for event in [id, fresh] {
+        assert_eq!(
+            store.get_event(event, None).await.unwrap().unwrap().status,
+            EventStatus::Processed
+        );
+    }
+    assert!(
+        running.metrics.recovered.get() >= 1,
+        "the event whose job was lost came back through the sweep"
     );
     running.stop.cancel();
 }

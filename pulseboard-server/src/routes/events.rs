@@ -87,20 +87,25 @@ pub(crate) async fn get_one(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<EventView>, ApiError> {
-    let id = id.parse::<i64>().map_err(|_| {
+    let id = parse_event_id(&id)?;
+    // Another user's event answers 404 too: existence is not revealed.
+    let event = state
+        .store()
+        .get_event(id, Some(user.id))
+        .await?
+        .ok_or(ApiError::NotFound("Event not found"))?;
+    Ok(Json(EventView::from(event)))
+}
+
+/// An event id from the path, or a 422 naming it.
+pub(crate) fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
+    text.parse::<i64>().map(EventId).map_err(|_| {
         ApiError::invalid(
             vec![json!("path"), json!("id")],
             "Input should be a valid integer",
             "int_parsing",
         )
-    })?;
-    // Another user's event answers 404 too: existence is not revealed.
-    let event = state
-        .store()
-        .get_event(EventId(id), Some(user.id))
-        .await?
-        .ok_or(ApiError::NotFound("Event not found"))?;
-    Ok(Json(EventView::from(event)))
+    })
 }
 
 /// Query parameters of the listing; all optional, all strings so errors can name the parameter.

@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub use auth::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
-pub(crate) use events::EventView;
+pub(crate) use events::{EventView, parse_event_id};
 
 /// The whole HTTP API over `state`.
 pub fn app(state: AppState) -> Router {

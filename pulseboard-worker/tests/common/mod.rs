@@ -58,16 +58,7 @@ pub async fn submit(
     per_job: usize,
     payload_json: &str,
 ) -> Vec<EventId> {
-    let email = format!("{}@example.com", ulid::Ulid::generate());
-    let owner = store
-        .create_user(&NewUser {
-            email,
-            password_hash: "x".into(),
-            full_name: None,
-        })
-        .await
-        .expect("user")
-        .id;
+    let owner = new_owner(store).await;
     let events: Vec<NewEvent> = (0..count).map(|_| event(payload_json)).collect();
     let mut ids = Vec::with_capacity(count);
     for chunk in events.chunks(per_job) {
@@ -92,6 +83,20 @@ pub async fn submit(
         ids.extend(inserted);
     }
     ids
+}
+
+/// A new user to own test events.
+pub async fn new_owner(store: &dyn EventStore) -> pulseboard_store::UserId {
+    let email = format!("{}@example.com", ulid::Ulid::generate());
+    store
+        .create_user(&NewUser {
+            email,
+            password_hash: "x".into(),
+            full_name: None,
+        })
+        .await
+        .expect("user")
+        .id
 }
 
 /// Events per status.
@@ -159,16 +164,7 @@ pub async fn submit_single_event_jobs(
     count: usize,
 ) -> Vec<EventId> {
     use futures::StreamExt;
-    let email = format!("{}@example.com", ulid::Ulid::generate());
-    let owner = store
-        .create_user(&NewUser {
-            email,
-            password_hash: "x".into(),
-            full_name: None,
-        })
-        .await
-        .expect("user")
-        .id;
+    let owner = new_owner(store).await;
     let events: Vec<NewEvent> = (0..count).map(|_| event("{}")).collect();
     let mut ids = Vec::with_capacity(count);
     for chunk in events.chunks(1_000) {
