@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pulseboard_core::{NewEvent, RawEventFields};
 use pulseboard_server::{BatchSettings, MicroBatcher};
-use pulseboard_store::{EventStore, NewUser, UserId};
+use pulseboard_store::{EventStore, UserId};
 use pulseboard_worker::{JobQueue, WorkerOptions, embedded_queue};
 
 fn event(name: &str, payload_json: &str) -> NewEvent {
@@ -20,16 +20,7 @@ fn event(name: &str, payload_json: &str) -> NewEvent {
 }
 
 async fn owner(store: &dyn EventStore) -> UserId {
-    let email = format!("{}@example.com", ulid::Ulid::generate());
-    store
-        .create_user(&NewUser {
-            email,
-            password_hash: "x".into(),
-            full_name: None,
-        })
-        .await
-        .unwrap()
-        .id
+    pulseboard_store::test_support::new_owner(store).await
 }
 
 /// A queue nobody drains: pushes succeed and are counted by the queue's stats.

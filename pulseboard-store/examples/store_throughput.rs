@@ -15,7 +15,7 @@ use std::time::Instant;
 use chrono::Utc;
 use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
 use pulseboard_store::test_support::fresh_postgres_url;
-use pulseboard_store::{EventId, EventOutcome, EventStore, EventToInsert, NewUser, PostgresStore};
+use pulseboard_store::{EventId, EventOutcome, EventStore, EventToInsert, PostgresStore};
 
 const PAYLOAD: &str = r#"{"page": "/dashboard", "duration": 45, "scroll_depth": 75, "referrer": "https://example.com/"}"#;
 const ROUNDS: usize = 3;
@@ -43,19 +43,7 @@ fn events(count: usize) -> Vec<NewEvent> {
 
 /// Inserts `total` events in batches of `batch`; returns rows/s and the ids.
 async fn insert_rate(store: &dyn EventStore, batch: usize, total: usize) -> (f64, Vec<EventId>) {
-    let email = format!(
-        "{}@example.com",
-        Instant::now().elapsed().as_nanos() ^ rand_seed()
-    );
-    let owner = store
-        .create_user(&NewUser {
-            email,
-            password_hash: "x".into(),
-            full_name: None,
-        })
-        .await
-        .expect("user")
-        .id;
+    let owner = pulseboard_store::test_support::new_owner(store).await;
     let events = events(total);
     let started = Instant::now();
     let mut ids = Vec::with_capacity(total);
@@ -67,13 +55,6 @@ async fn insert_rate(store: &dyn EventStore, batch: usize, total: usize) -> (f64
         ids.extend(store.insert_events("bench", &rows).await.expect("insert"));
     }
     (total as f64 / started.elapsed().as_secs_f64(), ids)
-}
-
-fn rand_seed() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 /// Claims and applies outcomes for `ids` in jobs of 1,000, as the worker does; returns rows/s.

@@ -45,6 +45,23 @@ pub async fn fresh_postgres_url() -> String {
     format!("{base}/{name}")
 }
 
+/// A new user (with a unique email) to own test events.
+pub async fn new_owner(store: &dyn crate::EventStore) -> crate::UserId {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let email = format!(
+        "owner-{}-{}-{}@example.com",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let user = crate::NewUser {
+        email,
+        password_hash: "x".into(),
+        full_name: None,
+    };
+    store.create_user(&user).await.expect("test user").id
+}
+
 /// A URL for a new SQLite file in `dir`.
 pub fn fresh_sqlite_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}", dir.join("pulseboard.db").display())

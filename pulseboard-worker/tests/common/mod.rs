@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
 use pulseboard_store::test_support::fresh_postgres_url;
-use pulseboard_store::{EventId, EventStore, EventToInsert, NewUser};
+use pulseboard_store::{EventId, EventStore, EventToInsert};
 use pulseboard_worker::{JobQueue, ProcessEvents, RedisQueue, RedisSettings, new_task_id};
 
 pub const REDIS_URL_VAR: &str = "PULSEBOARD_TEST_REDIS_URL";
@@ -58,7 +58,7 @@ pub async fn submit(
     per_job: usize,
     payload_json: &str,
 ) -> Vec<EventId> {
-    let owner = new_owner(store).await;
+    let owner = pulseboard_store::test_support::new_owner(store).await;
     let events: Vec<NewEvent> = (0..count).map(|_| event(payload_json)).collect();
     let mut ids = Vec::with_capacity(count);
     for chunk in events.chunks(per_job) {
@@ -83,20 +83,6 @@ pub async fn submit(
         ids.extend(inserted);
     }
     ids
-}
-
-/// A new user to own test events.
-pub async fn new_owner(store: &dyn EventStore) -> pulseboard_store::UserId {
-    let email = format!("{}@example.com", ulid::Ulid::generate());
-    store
-        .create_user(&NewUser {
-            email,
-            password_hash: "x".into(),
-            full_name: None,
-        })
-        .await
-        .expect("user")
-        .id
 }
 
 /// Events per status.
@@ -164,7 +150,7 @@ pub async fn submit_single_event_jobs(
     count: usize,
 ) -> Vec<EventId> {
     use futures::StreamExt;
-    let owner = new_owner(store).await;
+    let owner = pulseboard_store::test_support::new_owner(store).await;
     let events: Vec<NewEvent> = (0..count).map(|_| event("{}")).collect();
     let mut ids = Vec::with_capacity(count);
     for chunk in events.chunks(1_000) {
