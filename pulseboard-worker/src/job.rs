@@ -139,7 +139,7 @@ async fn run_attempt(context: &JobContext, ids: &[EventId]) -> Result<JobSummary
         .collect();
     let applied = context.store.apply_outcomes(&outcomes).await?;
     let summary = summarize(&claimed, &outcomes);
-    record_metrics(context, &claimed, &outcomes, now);
+    record_metrics(context, &claimed, summary, now);
     if batch {
         info!("[Batch] Persisted {applied} processed events");
         info!(
@@ -229,10 +229,9 @@ fn summarize(claimed: &[ClaimedEvent], outcomes: &[EventOutcome]) -> JobSummary 
 fn record_metrics(
     context: &JobContext,
     claimed: &[ClaimedEvent],
-    outcomes: &[EventOutcome],
+    summary: JobSummary,
     now: chrono::DateTime<Utc>,
 ) {
-    let summary = summarize(claimed, outcomes);
     context.metrics.processed.inc_by(summary.processed as u64);
     context.metrics.rejected.inc_by(summary.rejected as u64);
     for event in claimed {
