@@ -56,11 +56,6 @@ impl AppState {
         self.0.store.as_ref()
     }
 
-    /// A shared handle on the store, for background tasks.
-    pub fn store_handle(&self) -> Arc<dyn EventStore> {
-        self.0.store.clone()
-    }
-
     /// The queue.
     pub fn queue(&self) -> &dyn JobQueue {
         self.0.queue.as_ref()

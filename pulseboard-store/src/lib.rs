@@ -136,6 +136,16 @@ macro_rules! unfinished_sql_list {
 }
 pub(crate) use unfinished_sql_list;
 
+/// Spellings of the final statuses.
+fn final_statuses() -> Vec<&'static str> {
+    let all = pulseboard_core::EventStatus::ALL;
+    status_names(
+        &all.into_iter()
+            .filter(|status| status.is_final())
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// Merges per-minute accepted counts and per-minute final counts into one series.
 fn merge_activity(
     accepted: Vec<(DateTime<Utc>, i64)>,

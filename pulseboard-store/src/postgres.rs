@@ -11,8 +11,8 @@ use crate::error::is_unique_violation;
 use crate::rows::{ClaimedRow, EventRow, UserRow, ids, into_events};
 use crate::{
     ClaimedEvent, EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity,
-    NewUser, StatusCount, StoreError, StoreResult, StoredEvent, User, UserId, merge_activity,
-    sources_of, status_names, unfinished_sql_list,
+    NewUser, StatusCount, StoreError, StoreResult, StoredEvent, User, UserId, final_statuses,
+    merge_activity, sources_of, status_names, unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -326,15 +326,6 @@ impl EventStore for PostgresStore {
         let sql = select_events!("WHERE task_id = $1 ORDER BY id");
         self.select_events(sql, task_id).await
     }
-}
-
-fn final_statuses() -> Vec<&'static str> {
-    status_names(
-        &EventStatus::ALL
-            .into_iter()
-            .filter(|s| s.is_final())
-            .collect::<Vec<_>>(),
-    )
 }
 
 fn processed_at(outcome: &&EventOutcome) -> Option<DateTime<Utc>> {

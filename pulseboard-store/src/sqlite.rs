@@ -20,8 +20,8 @@ use crate::error::is_unique_violation;
 use crate::rows::{ClaimedRow, EventRow, UserRow, into_events};
 use crate::{
     ClaimedEvent, EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity,
-    NewUser, StatusCount, StoreError, StoreResult, StoredEvent, User, UserId, merge_activity,
-    sources_of, status_names, unfinished_sql_list,
+    NewUser, StatusCount, StoreError, StoreResult, StoredEvent, User, UserId, final_statuses,
+    merge_activity, sources_of, status_names, unfinished_sql_list,
 };
 
 /// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's 32,766 limit.
@@ -351,7 +351,7 @@ impl EventStore for SqliteStore {
              WHERE updated_at >= ?1 AND status IN (SELECT value FROM json_each(?2)) GROUP BY 1, 2",
         )
         .bind(format_timestamp(since))
-        .bind(json_list(&status_names(&final_statuses())))
+        .bind(json_list(&final_statuses()))
         .fetch_all(&self.pool)
         .await?;
         let accepted = accepted
@@ -372,13 +372,6 @@ impl EventStore for SqliteStore {
             .await?;
         into_events(rows)
     }
-}
-
-fn final_statuses() -> Vec<EventStatus> {
-    EventStatus::ALL
-        .into_iter()
-        .filter(|status| status.is_final())
-        .collect()
 }
 
 fn now_text() -> String {
