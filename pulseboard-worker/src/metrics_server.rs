@@ -10,7 +10,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::write_gauge;
 use crate::{JobQueue, WorkerMetrics};
 
 #[derive(Clone)]
@@ -40,18 +39,7 @@ async fn render(State(exposed): State<Exposed>) -> impl IntoResponse {
     let mut body = String::new();
     exposed.metrics.render(&mut body);
     if let Ok(stats) = exposed.queue.stats().await {
-        write_gauge(
-            &mut body,
-            "pulseboard_queue_pending_jobs",
-            "Jobs waiting for a worker.",
-            stats.pending_jobs as i64,
-        );
-        write_gauge(
-            &mut body,
-            "pulseboard_queue_in_flight_jobs",
-            "Jobs fetched by workers.",
-            stats.in_flight_jobs as i64,
-        );
+        stats.render(&mut body);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
 use crate::ProcessEvents;
+use crate::metrics::write_gauge;
 
 /// Why the queue could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,25 @@ pub struct QueueStats {
     pub in_flight_jobs: u64,
     /// Workers registered with the queue.
     pub workers: Vec<WorkerHeartbeat>,
+}
+
+impl QueueStats {
+    /// Appends the queue gauges in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let (pending, in_flight) = (self.pending_jobs as i64, self.in_flight_jobs as i64);
+        write_gauge(
+            out,
+            "pulseboard_queue_pending_jobs",
+            "Jobs waiting for a worker.",
+            pending,
+        );
+        write_gauge(
+            out,
+            "pulseboard_queue_in_flight_jobs",
+            "Jobs fetched by workers.",
+            in_flight,
+        );
+    }
 }
 
 /// A fresh task id: a ULID, sortable by creation time.

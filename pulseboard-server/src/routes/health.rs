@@ -47,18 +47,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         worker.render(&mut body);
     }
     if let Ok(stats) = state.queue().stats().await {
-        pulseboard_worker::metrics::write_gauge(
-            &mut body,
-            "pulseboard_queue_pending_jobs",
-            "Jobs waiting for a worker.",
-            stats.pending_jobs as i64,
-        );
-        pulseboard_worker::metrics::write_gauge(
-            &mut body,
-            "pulseboard_queue_in_flight_jobs",
-            "Jobs fetched by workers.",
-            stats.in_flight_jobs as i64,
-        );
+        stats.render(&mut body);
     }
     (
         StatusCode::OK,
