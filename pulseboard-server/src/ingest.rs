@@ -70,12 +70,7 @@ impl Ingest {
         let result = self.batcher.submit(owner, events).await;
         match &result {
             Ok(_) => self.metrics.accepted.inc_by(count),
-            Err(_) => {
-                self.backlog.fetch_sub(
-                    count.min(self.backlog.load(Ordering::Relaxed)),
-                    Ordering::Relaxed,
-                );
-            }
+            Err(_) => self.release(count),
         }
         result
     }
@@ -84,13 +79,23 @@ impl Ingest {
     fn reserve(&self, count: u64) -> Result<(), ApiError> {
         let before = self.backlog.fetch_add(count, Ordering::Relaxed);
         if before + count > self.max_backlog {
-            self.backlog.fetch_sub(count, Ordering::Relaxed);
+            self.release(count);
             self.metrics.admission_refused.inc_by(count);
             return Err(ApiError::Unavailable(
                 "Too many events are waiting to be processed; retry later",
             ));
         }
         Ok(())
+    }
+
+    /// Gives back room for `count` events. Saturating: the periodic re-count may have replaced
+    /// the value since the reservation, and a wrap below zero would refuse every request.
+    fn release(&self, count: u64) {
+        let _ = self
+            .backlog
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |backlog| {
+                Some(backlog.saturating_sub(count))
+            });
     }
 
     /// Re-counts the backlog from the store every 250 ms until `shutdown`.
