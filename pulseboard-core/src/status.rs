@@ -16,7 +16,9 @@ use std::str::FromStr;
 pub enum EventStatus {
     /// Stored and waiting for a worker.
     Enqueued,
-    /// A worker has claimed it.
+    /// A worker is running an attempt on it. Held in the worker's memory for the attempt's
+    /// milliseconds; stores record only where the attempt ended (see
+    /// [`EventStatus::attempt_sources`]).
     Processing,
     /// An outage interrupted processing; another attempt is scheduled.
     Retrying,
@@ -107,6 +109,22 @@ impl EventStatus {
             .into_iter()
             .filter(|from| from.can_become(to))
             .collect()
+    }
+
+    /// The statuses a processing attempt may start from: those that may become `processing`.
+    ///
+    /// An attempt moves its events to `processing` and on to where it ends (`processed`,
+    /// `validation_error` or `retrying`) in one store write, because storing `processing` on its
+    /// own would cost a whole extra row version per event. That one write must check these
+    /// statuses, which include `processing` itself (an earlier attempt was cut short).
+    ///
+    /// ```
+    /// use pulseboard_core::EventStatus::{self, *};
+    /// assert_eq!(EventStatus::attempt_sources(), vec![Enqueued, Processing, Retrying]);
+    /// assert!(EventStatus::attempt_sources().iter().all(|from| !from.is_final()));
+    /// ```
+    pub fn attempt_sources() -> Vec<EventStatus> {
+        Self::sources_of(Self::Processing)
     }
 }
 

@@ -271,6 +271,14 @@ fn status_model_allows_exactly_the_designed_moves() {
 }
 
 #[test]
+fn an_attempt_starts_only_from_unfinished_statuses() {
+    let sources = EventStatus::attempt_sources();
+    for status in EventStatus::ALL {
+        assert_eq!(sources.contains(&status), !status.is_final(), "{status}");
+    }
+}
+
+#[test]
 fn status_text_round_trips() {
     for status in EventStatus::ALL {
         assert_eq!(status.as_str().parse::<EventStatus>(), Ok(status));

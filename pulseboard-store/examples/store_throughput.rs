@@ -6,7 +6,7 @@
 //! cargo run --release -p pulseboard-store --example store_throughput
 //! ```
 //!
-//! For each backend: `insert_events` in batches of 1, 100 and 1,000 events, then claiming and
+//! For each backend: `insert_events` in batches of 1, 100 and 1,000 events, then loading and
 //! applying outcomes in jobs of 1,000. For PostgreSQL also the raw rates of a 1,000-row
 //! multi-row INSERT sent as SQL text and of COPY. Each figure is the median of 3 rounds.
 
@@ -61,9 +61,9 @@ async fn insert_rate(store: &dyn EventStore, batch: usize, total: usize) -> (f64
 async fn process_rate(store: &dyn EventStore, ids: &[EventId]) -> f64 {
     let started = Instant::now();
     for job in ids.chunks(1_000) {
-        let claimed = store.claim_events(job).await.expect("claim");
+        let loaded = store.load_unfinished(job).await.expect("load");
         let now = Utc::now();
-        let outcomes: Vec<EventOutcome> = claimed
+        let outcomes: Vec<EventOutcome> = loaded
             .iter()
             .map(|event| EventOutcome {
                 id: event.id,
@@ -95,7 +95,7 @@ async fn measure(name: &str, store: &dyn EventStore) {
         );
         if !process.is_empty() {
             println!(
-                "{name:>8}  claim + apply_outcomes, 1,000-event jobs: {:>9.0} rows/s",
+                "{name:>8}  load + apply_outcomes, 1,000-event jobs: {:>9.0} rows/s",
                 median(process)
             );
         }

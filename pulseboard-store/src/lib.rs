@@ -23,8 +23,8 @@ pub use error::{StoreError, StoreResult};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    ClaimedEvent, EventFilter, EventId, EventOutcome, EventToInsert, MinuteActivity, NewUser,
-    StatusCount, StoredEvent, User, UserId,
+    EventFilter, EventId, EventOutcome, EventToInsert, MinuteActivity, NewUser, StatusCount,
+    StoredEvent, UnfinishedEvent, User, UserId,
 };
 
 /// Everything the API, the worker, the recovery sweep and the dashboard ask of storage.
@@ -64,15 +64,19 @@ pub trait EventStore: Send + Sync + 'static {
         filter: &EventFilter,
     ) -> StoreResult<Vec<StoredEvent>>;
 
-    /// Moves the given events to `processing` where the status model allows it, counts the
-    /// attempt, and returns them with their owners' emails. Final events are left out.
-    async fn claim_events(&self, ids: &[EventId]) -> StoreResult<Vec<ClaimedEvent>>;
+    /// The unfinished events among `ids`, with their owners' emails, in id order. Final events
+    /// are left out. Writes nothing: an attempt stores only where it ended, with
+    /// [`EventStore::apply_outcomes`] or [`EventStore::record_retry`] (see
+    /// [`EventStatus::attempt_sources`](pulseboard_core::EventStatus::attempt_sources)).
+    async fn load_unfinished(&self, ids: &[EventId]) -> StoreResult<Vec<UnfinishedEvent>>;
 
-    /// Writes all outcomes in one transaction, each only where the status model allows the move
+    /// Writes all outcomes atomically and counts the attempt, each only where the event is
+    /// still in one of [`EventStatus::attempt_sources`](pulseboard_core::EventStatus::attempt_sources)
     /// (so a second applier changes nothing). Returns how many events changed.
     async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64>;
 
-    /// Marks claimed events `retrying` with the outage's message. Returns how many changed.
+    /// Marks unfinished events `retrying` with the outage's message and counts the failed
+    /// attempt. Returns how many changed.
     async fn record_retry(&self, ids: &[EventId], error: &str) -> StoreResult<u64>;
 
     /// Marks retrying events `failed` with the outage's message. Returns how many changed.
@@ -124,6 +128,11 @@ fn status_names(statuses: &[pulseboard_core::EventStatus]) -> Vec<&'static str> 
 /// Statuses from which the model allows moving to `to`.
 fn sources_of(to: pulseboard_core::EventStatus) -> Vec<&'static str> {
     status_names(&pulseboard_core::EventStatus::sources_of(to))
+}
+
+/// The statuses the one write that ends an attempt may change, as SQL values.
+fn attempt_sources() -> Vec<&'static str> {
+    status_names(&pulseboard_core::EventStatus::attempt_sources())
 }
 
 /// The statuses that are not final, as the SQL list literal of the migrations' partial indexes.

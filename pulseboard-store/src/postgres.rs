@@ -8,11 +8,11 @@ use pulseboard_core::EventStatus;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::error::is_unique_violation;
-use crate::rows::{ClaimedRow, EventRow, UserRow, ids, into_events};
+use crate::rows::{EventRow, UnfinishedRow, UserRow, ids, into_events};
 use crate::{
-    ClaimedEvent, EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity,
-    NewUser, StatusCount, StoreError, StoreResult, StoredEvent, User, UserId, final_statuses,
-    merge_activity, sources_of, status_names, unfinished_sql_list,
+    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity, NewUser,
+    StatusCount, StoreError, StoreResult, StoredEvent, UnfinishedEvent, User, UserId,
+    attempt_sources, final_statuses, merge_activity, sources_of, status_names, unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -65,16 +65,26 @@ impl PostgresStore {
         into_events(rows)
     }
 
-    async fn set_status(&self, ids_: &[EventId], to: EventStatus, error: &str) -> StoreResult<u64> {
+    /// Moves unfinished events to `to` with `error`, from `sources`, adding `attempts_added`.
+    async fn set_status(
+        &self,
+        ids_: &[EventId],
+        to: EventStatus,
+        error: &str,
+        sources: Vec<&'static str>,
+        attempts_added: i32,
+    ) -> StoreResult<u64> {
         let result = sqlx::query(
-            "UPDATE events SET status = $2, processing_error = $3, updated_at = $4 \
+            "UPDATE events SET status = $2, processing_error = $3, updated_at = $4, \
+                    attempts = attempts + $6 \
              WHERE id = ANY($1) AND status = ANY($5)",
         )
         .bind(ids(ids_))
         .bind(to.as_str())
         .bind(error)
         .bind(Utc::now())
-        .bind(sources_of(to))
+        .bind(sources)
+        .bind(attempts_added)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())
@@ -201,57 +211,53 @@ impl EventStore for PostgresStore {
         into_events(rows)
     }
 
-    async fn claim_events(&self, ids_: &[EventId]) -> StoreResult<Vec<ClaimedEvent>> {
-        let mut rows: Vec<ClaimedRow> = sqlx::query_as(
-            "UPDATE events e SET status = $2, attempts = e.attempts + 1, updated_at = $3 \
-             FROM users u \
-             WHERE e.id = ANY($1) AND e.status = ANY($4) AND u.id = e.user_id \
-             RETURNING e.id, u.email AS owner_email, e.event_name, e.event_type, \
-                       e.payload::text AS payload, e.attempts, e.created_at",
+    async fn load_unfinished(&self, ids_: &[EventId]) -> StoreResult<Vec<UnfinishedEvent>> {
+        let rows: Vec<UnfinishedRow> = sqlx::query_as(
+            "SELECT e.id, u.email AS owner_email, e.event_name, e.event_type, \
+                    e.payload::text AS payload, e.attempts, e.created_at \
+             FROM events e JOIN users u ON u.id = e.user_id \
+             WHERE e.id = ANY($1) AND e.status = ANY($2) \
+             ORDER BY e.id",
         )
         .bind(ids(ids_))
-        .bind(EventStatus::Processing.as_str())
-        .bind(Utc::now())
-        .bind(sources_of(EventStatus::Processing))
+        .bind(attempt_sources())
         .fetch_all(&self.pool)
         .await?;
-        let mut claimed: Vec<ClaimedEvent> = rows.drain(..).map(ClaimedEvent::from).collect();
-        claimed.sort_unstable_by_key(|event| event.id);
-        Ok(claimed)
+        Ok(rows.into_iter().map(UnfinishedEvent::from).collect())
     }
 
     async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
-        let mut applied = 0;
-        for (status, group) in group_by_status(outcomes) {
-            let result = sqlx::query(
-                "UPDATE events e SET status = $1, properties = o.properties::jsonb, \
-                        processing_error = o.error, processed_at = o.processed_at, updated_at = o.decided_at \
-                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) \
-                      AS o(id, properties, error, processed_at, decided_at) \
-                 WHERE e.id = o.id AND e.status = ANY($7)",
-            )
-            .bind(status.as_str())
-            .bind(group.iter().map(|o| o.id.0).collect::<Vec<_>>())
-            .bind(group.iter().map(|o| o.properties_json.as_deref()).collect::<Vec<_>>())
-            .bind(group.iter().map(|o| o.error.as_deref()).collect::<Vec<_>>())
-            .bind(group.iter().map(processed_at).collect::<Vec<_>>())
-            .bind(group.iter().map(|o| o.decided_at).collect::<Vec<_>>())
-            .bind(sources_of(status))
-            .execute(&mut *tx)
-            .await?;
-            applied += result.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(applied)
+        // One statement, so atomic without BEGIN/COMMIT round trips.
+        let result = sqlx::query(
+            "UPDATE events e SET status = o.status, properties = o.properties::jsonb, \
+                    processing_error = o.error, processed_at = o.processed_at, \
+                    updated_at = o.decided_at, attempts = e.attempts + 1 \
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \
+                         $6::timestamptz[]) AS o(id, status, properties, error, processed_at, decided_at) \
+             WHERE e.id = o.id AND e.status = ANY($7)",
+        )
+        .bind(outcomes.iter().map(|o| o.id.0).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.status.as_str()).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.properties_json.as_deref()).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.error.as_deref()).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(EventOutcome::processed_at).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.decided_at).collect::<Vec<_>>())
+        .bind(attempt_sources())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
     }
 
     async fn record_retry(&self, ids_: &[EventId], error: &str) -> StoreResult<u64> {
-        self.set_status(ids_, EventStatus::Retrying, error).await
+        let retrying = EventStatus::Retrying;
+        self.set_status(ids_, retrying, error, attempt_sources(), 1)
+            .await
     }
 
     async fn mark_failed(&self, ids_: &[EventId], error: &str) -> StoreResult<u64> {
-        self.set_status(ids_, EventStatus::Failed, error).await
+        let failed = EventStatus::Failed;
+        self.set_status(ids_, failed, error, sources_of(failed), 0)
+            .await
     }
 
     async fn requeue_stale(&self, idle_for: Duration, limit: u32) -> StoreResult<Vec<EventId>> {
@@ -326,23 +332,4 @@ impl EventStore for PostgresStore {
         let sql = select_events!("WHERE task_id = $1 ORDER BY id");
         self.select_events(sql, task_id).await
     }
-}
-
-fn processed_at(outcome: &&EventOutcome) -> Option<DateTime<Utc>> {
-    (outcome.status == EventStatus::Processed).then_some(outcome.decided_at)
-}
-
-/// Outcomes grouped by target status, so each group is one conditional UPDATE.
-pub(crate) fn group_by_status(outcomes: &[EventOutcome]) -> Vec<(EventStatus, Vec<&EventOutcome>)> {
-    let mut groups: Vec<(EventStatus, Vec<&EventOutcome>)> = Vec::new();
-    for outcome in outcomes {
-        match groups
-            .iter_mut()
-            .find(|(status, _)| *status == outcome.status)
-        {
-            Some((_, group)) => group.push(outcome),
-            None => groups.push((outcome.status, vec![outcome])),
-        }
-    }
-    groups
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use pulseboard_core::EventStatus;
 
-use crate::{ClaimedEvent, EventId, StoreError, StoreResult, StoredEvent, User, UserId};
+use crate::{EventId, StoreError, StoreResult, StoredEvent, UnfinishedEvent, User, UserId};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -70,7 +70,7 @@ impl TryFrom<EventRow> for StoredEvent {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct ClaimedRow {
+pub(crate) struct UnfinishedRow {
     id: i64,
     owner_email: String,
     event_name: String,
@@ -80,8 +80,8 @@ pub(crate) struct ClaimedRow {
     created_at: DateTime<Utc>,
 }
 
-impl From<ClaimedRow> for ClaimedEvent {
-    fn from(row: ClaimedRow) -> Self {
+impl From<UnfinishedRow> for UnfinishedEvent {
+    fn from(row: UnfinishedRow) -> Self {
         Self {
             id: EventId(row.id),
             owner_email: row.owner_email,

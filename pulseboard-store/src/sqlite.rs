@@ -17,11 +17,11 @@ use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::Mutex;
 
 use crate::error::is_unique_violation;
-use crate::rows::{ClaimedRow, EventRow, UserRow, into_events};
+use crate::rows::{EventRow, UnfinishedRow, UserRow, into_events};
 use crate::{
-    ClaimedEvent, EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity,
-    NewUser, StatusCount, StoreError, StoreResult, StoredEvent, User, UserId, final_statuses,
-    merge_activity, sources_of, status_names, unfinished_sql_list,
+    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity, NewUser,
+    StatusCount, StoreError, StoreResult, StoredEvent, UnfinishedEvent, User, UserId,
+    attempt_sources, final_statuses, merge_activity, sources_of, status_names, unfinished_sql_list,
 };
 
 /// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's 32,766 limit.
@@ -95,10 +95,19 @@ impl SqliteStore {
         &self.pool
     }
 
-    async fn set_status(&self, ids: &[EventId], to: EventStatus, error: &str) -> StoreResult<u64> {
+    /// Moves unfinished events to `to` with `error`, from `sources`, adding `attempts_added`.
+    async fn set_status(
+        &self,
+        ids: &[EventId],
+        to: EventStatus,
+        error: &str,
+        sources: Vec<&'static str>,
+        attempts_added: i32,
+    ) -> StoreResult<u64> {
         let _writer = self.writer.lock().await;
         let result = sqlx::query(
-            "UPDATE events SET status = ?1, processing_error = ?2, updated_at = ?3 \
+            "UPDATE events SET status = ?1, processing_error = ?2, updated_at = ?3, \
+                    attempts = attempts + ?6 \
              WHERE id IN (SELECT value FROM json_each(?4)) \
                AND status IN (SELECT value FROM json_each(?5))",
         )
@@ -106,7 +115,8 @@ impl SqliteStore {
         .bind(error)
         .bind(now_text())
         .bind(json_ids(ids))
-        .bind(json_list(&sources_of(to)))
+        .bind(json_list(&sources))
+        .bind(attempts_added)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())
@@ -230,28 +240,26 @@ impl EventStore for SqliteStore {
         into_events(rows)
     }
 
-    async fn claim_events(&self, ids: &[EventId]) -> StoreResult<Vec<ClaimedEvent>> {
-        let _writer = self.writer.lock().await;
-        let rows: Vec<ClaimedRow> = sqlx::query_as(
-            "UPDATE events SET status = ?1, attempts = attempts + 1, updated_at = ?2 \
-             WHERE id IN (SELECT value FROM json_each(?3)) \
-               AND status IN (SELECT value FROM json_each(?4)) \
-             RETURNING id, (SELECT email FROM users WHERE users.id = events.user_id) AS owner_email, \
-                       event_name, event_type, payload, attempts, created_at",
+    async fn load_unfinished(&self, ids: &[EventId]) -> StoreResult<Vec<UnfinishedEvent>> {
+        // A plain read: in WAL mode it does not wait for the writer.
+        let rows: Vec<UnfinishedRow> = sqlx::query_as(
+            "SELECT e.id, u.email AS owner_email, e.event_name, e.event_type, e.payload, \
+                    e.attempts, e.created_at \
+             FROM events e JOIN users u ON u.id = e.user_id \
+             WHERE e.id IN (SELECT value FROM json_each(?1)) \
+               AND e.status IN (SELECT value FROM json_each(?2)) \
+             ORDER BY e.id",
         )
-        .bind(EventStatus::Processing.as_str())
-        .bind(now_text())
         .bind(json_ids(ids))
-        .bind(json_list(&sources_of(EventStatus::Processing)))
+        .bind(json_list(&attempt_sources()))
         .fetch_all(&self.pool)
         .await?;
-        let mut claimed: Vec<ClaimedEvent> = rows.into_iter().map(ClaimedEvent::from).collect();
-        claimed.sort_unstable_by_key(|event| event.id);
-        Ok(claimed)
+        Ok(rows.into_iter().map(UnfinishedEvent::from).collect())
     }
 
     async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64> {
         let _writer = self.writer.lock().await;
+        let sources = json_list(&attempt_sources());
         let mut tx = self.pool.begin().await?;
         let mut applied = 0;
         for outcome in outcomes {
@@ -259,19 +267,16 @@ impl EventStore for SqliteStore {
             // rows cost microseconds and only the commit's fsync is expensive.
             let result = sqlx::query(
                 "UPDATE events SET status = ?1, properties = ?2, processing_error = ?3, \
-                        processed_at = ?4, updated_at = ?5 \
+                        processed_at = ?4, updated_at = ?5, attempts = attempts + 1 \
                  WHERE id = ?6 AND status IN (SELECT value FROM json_each(?7))",
             )
             .bind(outcome.status.as_str())
             .bind(outcome.properties_json.as_deref())
             .bind(outcome.error.as_deref())
-            .bind(
-                (outcome.status == EventStatus::Processed)
-                    .then(|| format_timestamp(outcome.decided_at)),
-            )
+            .bind(outcome.processed_at().map(format_timestamp))
             .bind(format_timestamp(outcome.decided_at))
             .bind(outcome.id.0)
-            .bind(json_list(&sources_of(outcome.status)))
+            .bind(&sources)
             .execute(&mut *tx)
             .await?;
             applied += result.rows_affected();
@@ -281,11 +286,15 @@ impl EventStore for SqliteStore {
     }
 
     async fn record_retry(&self, ids: &[EventId], error: &str) -> StoreResult<u64> {
-        self.set_status(ids, EventStatus::Retrying, error).await
+        let retrying = EventStatus::Retrying;
+        self.set_status(ids, retrying, error, attempt_sources(), 1)
+            .await
     }
 
     async fn mark_failed(&self, ids: &[EventId], error: &str) -> StoreResult<u64> {
-        self.set_status(ids, EventStatus::Failed, error).await
+        let failed = EventStatus::Failed;
+        self.set_status(ids, failed, error, sources_of(failed), 0)
+            .await
     }
 
     async fn requeue_stale(&self, idle_for: Duration, limit: u32) -> StoreResult<Vec<EventId>> {

@@ -71,7 +71,7 @@ pub struct StoredEvent {
     pub status: EventStatus,
     /// Why it failed, for `validation_error`, `retrying` and `failed`.
     pub processing_error: Option<String>,
-    /// Processing attempts started so far.
+    /// Processing attempts recorded so far (each outcome or retry counts one).
     pub attempts: i32,
     /// When it was accepted.
     pub created_at: DateTime<Utc>,
@@ -98,9 +98,9 @@ pub struct EventFilter {
     pub limit: u32,
 }
 
-/// An event claimed for processing, with what the worker needs.
+/// An unfinished event loaded for a processing attempt, with what the worker needs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClaimedEvent {
+pub struct UnfinishedEvent {
     /// The event's id.
     pub id: EventId,
     /// The owner's email, for the processing log.
@@ -111,7 +111,7 @@ pub struct ClaimedEvent {
     pub event_type: String,
     /// The payload's JSON text as stored.
     pub payload_json: String,
-    /// Attempts including this one.
+    /// Attempts recorded before this one.
     pub attempts: i32,
     /// When it was accepted.
     pub created_at: DateTime<Utc>,
@@ -130,6 +130,13 @@ pub struct EventOutcome {
     pub error: Option<String>,
     /// When it was judged.
     pub decided_at: DateTime<Utc>,
+}
+
+impl EventOutcome {
+    /// `processed_at` to store: the decision time for `processed`, none otherwise.
+    pub fn processed_at(&self) -> Option<DateTime<Utc>> {
+        (self.status == EventStatus::Processed).then_some(self.decided_at)
+    }
 }
 
 /// Events per status, over all users.

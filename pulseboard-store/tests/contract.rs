@@ -55,7 +55,7 @@ contract_tests!(
     listing_filters_and_pages_newest_first,
     every_status_round_trips,
     two_concurrent_appliers_finish_an_event_exactly_once,
-    final_events_are_never_claimed_again,
+    final_events_are_never_loaded_again,
     retries_then_failure_follow_the_status_model,
     stale_unfinished_events_are_swept_once_per_lease,
     unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte,
@@ -187,7 +187,6 @@ async fn listing_filters_and_pages_newest_first(store: Arc<dyn EventStore>) {
     let names = ["view", "click", "view", "view", "click"];
     let events: Vec<NewEvent> = names.iter().map(|name| event(name, "{}")).collect();
     let ids = insert(&store, &owner, &events).await;
-    store.claim_events(&ids[..1]).await.unwrap();
     store.apply_outcomes(&[processed(ids[0])]).await.unwrap();
 
     let page = |before_id, limit| EventFilter {
@@ -249,7 +248,6 @@ async fn every_status_round_trips(store: Arc<dyn EventStore>) {
             .collect::<Vec<_>>(),
     )
     .await;
-    store.claim_events(&ids[1..]).await.unwrap();
     store
         .record_retry(&ids[2..4], "Processing error: down")
         .await
@@ -268,7 +266,7 @@ async fn every_status_round_trips(store: Arc<dyn EventStore>) {
     store.apply_outcomes(&[rejected]).await.unwrap();
     let expected = [
         EventStatus::Enqueued,
-        EventStatus::Processing,
+        EventStatus::Enqueued,
         EventStatus::Retrying,
         EventStatus::Failed,
         EventStatus::ValidationError,
@@ -279,10 +277,9 @@ async fn every_status_round_trips(store: Arc<dyn EventStore>) {
             status
         );
     }
-    store.claim_events(&ids[..1]).await.unwrap();
     store.apply_outcomes(&[processed(ids[0])]).await.unwrap();
     let done = store.get_event(ids[0], None).await.unwrap().unwrap();
-    assert_eq!(done.status, EventStatus::Processed);
+    assert_eq!((done.status, done.attempts), (EventStatus::Processed, 1));
     assert!(done.processed_at.is_some());
     assert_eq!(
         done.properties_json
@@ -302,9 +299,9 @@ async fn two_concurrent_appliers_finish_an_event_exactly_once(store: Arc<dyn Eve
             .collect::<Vec<_>>(),
     )
     .await;
-    // Both "workers" claim the same job, as after a duplicate delivery.
-    assert_eq!(store.claim_events(&ids).await.unwrap().len(), 50);
-    assert_eq!(store.claim_events(&ids).await.unwrap().len(), 50);
+    // Both "workers" load the same job, as after a duplicate delivery.
+    assert_eq!(store.load_unfinished(&ids).await.unwrap().len(), 50);
+    assert_eq!(store.load_unfinished(&ids).await.unwrap().len(), 50);
     let outcomes: Vec<EventOutcome> = ids.iter().map(|id| processed(*id)).collect();
     let (first, second) = tokio::join!(
         store.apply_outcomes(&outcomes),
@@ -317,6 +314,10 @@ async fn two_concurrent_appliers_finish_an_event_exactly_once(store: Arc<dyn Eve
         "each event finished exactly once ({first} + {second})"
     );
     let stored = store.get_event(ids[0], None).await.unwrap().unwrap();
+    assert_eq!(
+        stored.attempts, 1,
+        "only the applier that won counts an attempt"
+    );
     let again = store.apply_outcomes(&[processed(ids[0])]).await.unwrap();
     assert_eq!(again, 0);
     assert_eq!(
@@ -331,22 +332,27 @@ async fn two_concurrent_appliers_finish_an_event_exactly_once(store: Arc<dyn Eve
     );
 }
 
-async fn final_events_are_never_claimed_again(store: Arc<dyn EventStore>) {
+async fn final_events_are_never_loaded_again(store: Arc<dyn EventStore>) {
     let owner = user(&store, "f@example.com").await;
     let ids = insert(&store, &owner, &[event("a", "{}"), event("b", "{}")]).await;
-    let claimed = store.claim_events(&ids).await.unwrap();
+    let loaded = store.load_unfinished(&ids).await.unwrap();
     assert_eq!(
-        claimed
+        loaded
             .iter()
-            .map(|c| (c.attempts, c.owner_email.as_str()))
+            .map(|e| (e.id, e.attempts, e.owner_email.as_str()))
             .collect::<Vec<_>>(),
-        vec![(1, "f@example.com"), (1, "f@example.com")]
+        vec![(ids[0], 0, "f@example.com"), (ids[1], 0, "f@example.com")]
     );
     store.apply_outcomes(&[processed(ids[0])]).await.unwrap();
-    let again = store.claim_events(&ids).await.unwrap();
+    store
+        .record_retry(&ids[1..], "Processing error: x")
+        .await
+        .unwrap();
+    let again = store.load_unfinished(&ids).await.unwrap();
     assert_eq!(
-        again.iter().map(|c| (c.id, c.attempts)).collect::<Vec<_>>(),
-        vec![(ids[1], 2)]
+        again.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
+        vec![(ids[1], 1)],
+        "the processed event is left out; the retrying one is loaded with its attempt"
     );
 }
 
@@ -355,21 +361,20 @@ async fn retries_then_failure_follow_the_status_model(store: Arc<dyn EventStore>
     let ids = insert(&store, &owner, &[event("a", "{}")]).await;
     assert_eq!(
         store
-            .record_retry(&ids, "Processing error: x")
-            .await
-            .unwrap(),
-        0,
-        "enqueued cannot become retrying"
-    );
-    assert_eq!(
-        store
             .mark_failed(&ids, "Processing error: x")
             .await
             .unwrap(),
         0,
-        "enqueued cannot fail"
+        "enqueued cannot fail without a retry first"
     );
-    store.claim_events(&ids).await.unwrap();
+    assert_eq!(
+        store
+            .record_retry(&ids, "Processing error: x")
+            .await
+            .unwrap(),
+        1,
+        "a failed attempt on an enqueued event leaves it retrying"
+    );
     assert_eq!(
         store
             .record_retry(&ids, "Processing error: pool timed out")
@@ -380,7 +385,8 @@ async fn retries_then_failure_follow_the_status_model(store: Arc<dyn EventStore>
     let retrying = store.get_event(ids[0], None).await.unwrap().unwrap();
     assert_eq!(
         (retrying.status, retrying.attempts),
-        (EventStatus::Retrying, 1)
+        (EventStatus::Retrying, 2),
+        "each failed attempt counts"
     );
     assert_eq!(
         retrying.processing_error.as_deref(),
@@ -394,9 +400,17 @@ async fn retries_then_failure_follow_the_status_model(store: Arc<dyn EventStore>
         1
     );
     assert_eq!(
-        store.claim_events(&ids).await.unwrap().len(),
+        store.load_unfinished(&ids).await.unwrap().len(),
         0,
         "failed is final"
+    );
+    assert_eq!(
+        store
+            .record_retry(&ids, "Processing error: x")
+            .await
+            .unwrap(),
+        0,
+        "a final event takes no more attempts"
     );
 }
 
@@ -408,8 +422,10 @@ async fn stale_unfinished_events_are_swept_once_per_lease(store: Arc<dyn EventSt
         &[event("a", "{}"), event("b", "{}"), event("c", "{}")],
     )
     .await;
-    store.claim_events(&ids[1..2]).await.unwrap();
-    store.claim_events(&ids[2..]).await.unwrap();
+    store
+        .record_retry(&ids[1..2], "Processing error: x")
+        .await
+        .unwrap();
     store.apply_outcomes(&[processed(ids[2])]).await.unwrap();
     assert!(
         store
@@ -427,7 +443,7 @@ async fn stale_unfinished_events_are_swept_once_per_lease(store: Arc<dyn EventSt
     assert_eq!(
         swept,
         vec![ids[0], ids[1]],
-        "enqueued and processing events, not final ones"
+        "enqueued and retrying events, not final ones"
     );
     assert!(
         store
@@ -452,8 +468,8 @@ async fn unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte(store: Arc<d
         .unwrap()
         .unwrap();
     assert_eq!(stored.payload_json, unicode);
-    let claimed = store.claim_events(&ids[1..]).await.unwrap();
-    assert_eq!(claimed[0].payload_json, big);
+    let loaded = store.load_unfinished(&ids[1..]).await.unwrap();
+    assert_eq!(loaded[0].payload_json, big);
 }
 
 async fn operations_views_count_and_list_failures(store: Arc<dyn EventStore>) {
@@ -465,7 +481,6 @@ async fn operations_views_count_and_list_failures(store: Arc<dyn EventStore>) {
         &[event("a", "{}"), event("b", "[1]"), event("c", "{}")],
     )
     .await;
-    store.claim_events(&ids[..2]).await.unwrap();
     let rejected = EventOutcome {
         id: ids[1],
         status: EventStatus::ValidationError,

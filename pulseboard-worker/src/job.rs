@@ -1,5 +1,10 @@
-//! The job: one request's (or micro-batch's) event ids, processed in one claim, one pass through
-//! core and one transaction, retried with backoff when the store is out.
+//! The job: one request's (or micro-batch's) event ids, processed with one read, one pass through
+//! core and one write, retried with backoff when the store is out.
+//!
+//! An attempt does not store `processing` before it starts: that would cost every event an extra
+//! row version. The attempt's single write moves each event from where it was (see
+//! [`EventStatus::attempt_sources`](pulseboard_core::EventStatus::attempt_sources)) to where the
+//! attempt ended, and counts the attempt.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +13,7 @@ use chrono::Utc;
 use pulseboard_core::{
     Outcome, ProcessInput, Processor, RetryDecision, RetryPolicy, failure_message,
 };
-use pulseboard_store::{ClaimedEvent, EventId, EventOutcome, EventStore, StoreError};
+use pulseboard_store::{EventId, EventOutcome, EventStore, StoreError, UnfinishedEvent};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, error, info, warn};
 
@@ -27,8 +32,8 @@ pub struct ProcessEvents {
 /// What a finished job did, as stored in the queue's result.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSummary {
-    /// Events claimed by this run (final ones are skipped).
-    pub claimed: usize,
+    /// Unfinished events this run loaded (final ones are skipped).
+    pub loaded: usize,
     /// Events that became `processed`.
     pub processed: usize,
     /// Events that became `validation_error`.
@@ -122,7 +127,7 @@ pub async fn run_job(context: &JobContext, job: &ProcessEvents) -> Result<JobSum
     }
 }
 
-/// One attempt: claim, judge with core, write every outcome in one transaction.
+/// One attempt: load, judge with core, write every outcome in one statement.
 async fn run_attempt(context: &JobContext, ids: &[EventId]) -> Result<JobSummary, StoreError> {
     if ids.is_empty() {
         return Ok(JobSummary::default());
@@ -131,15 +136,15 @@ async fn run_attempt(context: &JobContext, ids: &[EventId]) -> Result<JobSummary
     if batch {
         info!("[Batch] Processing {} events", ids.len());
     }
-    let claimed = context.store.claim_events(ids).await?;
+    let loaded = context.store.load_unfinished(ids).await?;
     let now = Utc::now();
-    let outcomes: Vec<EventOutcome> = claimed
+    let outcomes: Vec<EventOutcome> = loaded
         .iter()
         .map(|event| judge(context, event, now, batch))
         .collect();
     let applied = context.store.apply_outcomes(&outcomes).await?;
-    let summary = summarize(&claimed, &outcomes);
-    record_metrics(context, &claimed, summary, now);
+    let summary = summarize(&loaded, &outcomes);
+    record_metrics(context, &loaded, summary, now);
     if batch {
         info!("[Batch] Persisted {applied} processed events");
         info!(
@@ -156,7 +161,7 @@ async fn run_attempt(context: &JobContext, ids: &[EventId]) -> Result<JobSummary
 
 fn judge(
     context: &JobContext,
-    event: &ClaimedEvent,
+    event: &UnfinishedEvent,
     now: chrono::DateTime<Utc>,
     batch: bool,
 ) -> EventOutcome {
@@ -214,13 +219,13 @@ fn log_single_completion(outcome: &EventOutcome, applied: u64) {
     }
 }
 
-fn summarize(claimed: &[ClaimedEvent], outcomes: &[EventOutcome]) -> JobSummary {
+fn summarize(loaded: &[UnfinishedEvent], outcomes: &[EventOutcome]) -> JobSummary {
     let processed = outcomes
         .iter()
         .filter(|o| o.status == pulseboard_core::EventStatus::Processed)
         .count();
     JobSummary {
-        claimed: claimed.len(),
+        loaded: loaded.len(),
         processed,
         rejected: outcomes.len() - processed,
     }
@@ -228,13 +233,13 @@ fn summarize(claimed: &[ClaimedEvent], outcomes: &[EventOutcome]) -> JobSummary 
 
 fn record_metrics(
     context: &JobContext,
-    claimed: &[ClaimedEvent],
+    loaded: &[UnfinishedEvent],
     summary: JobSummary,
     now: chrono::DateTime<Utc>,
 ) {
     context.metrics.processed.inc_by(summary.processed as u64);
     context.metrics.rejected.inc_by(summary.rejected as u64);
-    for event in claimed {
+    for event in loaded {
         let waited = (now - event.created_at).to_std().unwrap_or_default();
         context
             .metrics
