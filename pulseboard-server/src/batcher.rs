@@ -5,13 +5,20 @@
 //! they wait for the next slot, so each waits at most for one in-flight flush and the database
 //! sees a few large transactions instead of many small ones. Every caller still gets its own ids
 //! (after the commit) and the shared job's task id.
+//!
+//! Small batches get fewer slots than large ones. A statement's fixed cost (parse, plan, commit:
+//! ≈ 0.4 ms) dominates a batch of a few events, so small batches gain more from growing while
+//! they wait than from running side by side; large batches gain from overlapping one flush's
+//! commit with another's work. Measured on 2 cores with PostgreSQL, one 15 s run each: single
+//! events from 64 clients went 8,634 → 10,383 events/s with 4 → 2 slots, batches of 100 from 16
+//! clients 38,240 → 46,399 events/s with 2 → 4 slots.
 
 use std::sync::Arc;
 
 use pulseboard_core::NewEvent;
 use pulseboard_store::{EventStore, EventToInsert, UserId};
 use pulseboard_worker::{JobQueue, ProcessEvents, new_task_id};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::ingest::Accepted;
@@ -23,6 +30,22 @@ pub struct BatchSettings {
     pub max_events: usize,
     /// Flushes (transactions) in progress at once.
     pub concurrent_flushes: usize,
+    /// Flushes of small batches (under `large_batch_events`) in progress at once.
+    pub concurrent_small_flushes: usize,
+    /// Events from which a batch counts as large.
+    pub large_batch_events: usize,
+}
+
+impl BatchSettings {
+    /// One flush at a time, for a single-writer database (SQLite): parallel flushes would only
+    /// queue behind each other, while one at a time lets submissions gather into larger ones.
+    pub fn single_writer() -> Self {
+        Self {
+            concurrent_flushes: 1,
+            concurrent_small_flushes: 1,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for BatchSettings {
@@ -30,6 +53,8 @@ impl Default for BatchSettings {
         Self {
             max_events: 2_000,
             concurrent_flushes: 4,
+            concurrent_small_flushes: 2,
+            large_batch_events: 100,
         }
     }
 }
@@ -83,28 +108,65 @@ async fn gather(
     flusher: Arc<Flusher>,
     settings: BatchSettings,
 ) {
-    let slots = Arc::new(Semaphore::new(settings.concurrent_flushes.max(1)));
+    let slots = FlushSlots::new(&settings);
     while let Some(first) = receiver.recv().await {
         let mut count = first.events.len();
         let mut batch = vec![first];
         let slot = loop {
             if count >= settings.max_events {
-                break slots.clone().acquire_owned().await;
+                break slots.acquire(count).await;
             }
             tokio::select! {
                 biased;
-                slot = slots.clone().acquire_owned() => break slot,
+                slot = slots.acquire(count) => break slot,
                 next = receiver.recv() => match next {
                     Some(submission) => {
                         count += submission.events.len();
                         batch.push(submission);
                     }
-                    None => break slots.clone().acquire_owned().await,
+                    None => break slots.acquire(count).await,
                 },
             }
         };
         let Ok(slot) = slot else { return };
         tokio::spawn(flusher.clone().flush(batch, slot));
+    }
+}
+
+/// The right to run one flush: a slot, plus a small-batch slot for a small batch.
+struct FlushSlot {
+    _slot: OwnedSemaphorePermit,
+    _small: Option<OwnedSemaphorePermit>,
+}
+
+struct FlushSlots {
+    all: Arc<Semaphore>,
+    small: Arc<Semaphore>,
+    large_batch_events: usize,
+}
+
+impl FlushSlots {
+    fn new(settings: &BatchSettings) -> Self {
+        Self {
+            all: Arc::new(Semaphore::new(settings.concurrent_flushes.max(1))),
+            small: Arc::new(Semaphore::new(settings.concurrent_small_flushes.max(1))),
+            large_batch_events: settings.large_batch_events,
+        }
+    }
+
+    /// Waits for a slot for a batch of `events`. Cancel-safe: dropping the future releases
+    /// whatever it had taken.
+    async fn acquire(&self, events: usize) -> Result<FlushSlot, AcquireError> {
+        let small = if events < self.large_batch_events {
+            Some(self.small.clone().acquire_owned().await?)
+        } else {
+            None
+        };
+        let slot = self.all.clone().acquire_owned().await?;
+        Ok(FlushSlot {
+            _slot: slot,
+            _small: small,
+        })
     }
 }
 
@@ -114,7 +176,7 @@ struct Flusher {
 }
 
 impl Flusher {
-    async fn flush(self: Arc<Self>, batch: Vec<Submission>, _slot: OwnedSemaphorePermit) {
+    async fn flush(self: Arc<Self>, batch: Vec<Submission>, _slot: FlushSlot) {
         let result = self.insert_and_push(&batch).await;
         match result {
             Ok(accepted) => answer_each(batch, accepted),
@@ -173,5 +235,34 @@ fn answer_each(batch: Vec<Submission>, accepted: Accepted) {
             event_ids,
             task_id: accepted.task_id.clone(),
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn small_batches_share_fewer_slots_than_large_ones() {
+        let slots = FlushSlots::new(&BatchSettings::default());
+        let small_a = slots.acquire(1).now_or_never().unwrap().unwrap();
+        let _small_b = slots.acquire(99).now_or_never().unwrap().unwrap();
+        assert!(
+            slots.acquire(1).now_or_never().is_none(),
+            "a third small flush waits"
+        );
+        let _large_a = slots.acquire(100).now_or_never().unwrap().unwrap();
+        let _large_b = slots.acquire(2_000).now_or_never().unwrap().unwrap();
+        assert!(
+            slots.acquire(100).now_or_never().is_none(),
+            "a fifth flush of any size waits"
+        );
+        drop(small_a);
+        assert!(
+            slots.acquire(1).now_or_never().is_some(),
+            "a finished small flush frees its slots"
+        );
     }
 }

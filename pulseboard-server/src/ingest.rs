@@ -43,13 +43,8 @@ impl Ingest {
         max_backlog: u64,
         metrics: Arc<ServerMetrics>,
     ) -> Self {
-        // SQLite has a single writer: parallel flushes would only queue behind each other, while
-        // one flush at a time lets submissions gather into larger transactions.
         let settings = match store.backend_name() {
-            "sqlite" => BatchSettings {
-                concurrent_flushes: 1,
-                ..BatchSettings::default()
-            },
+            "sqlite" => BatchSettings::single_writer(),
             _ => BatchSettings::default(),
         };
         let batcher = MicroBatcher::start(store.clone(), queue, settings);

@@ -45,7 +45,7 @@ async fn concurrent_submissions_share_inserts_and_jobs_but_get_their_own_ids() {
         queue.clone(),
         BatchSettings {
             max_events: 1_000,
-            concurrent_flushes: 1,
+            ..BatchSettings::single_writer()
         },
     );
     let user = owner(store.as_ref()).await;
@@ -144,7 +144,7 @@ async fn a_submission_the_database_refuses_fails_alone() {
         queue,
         BatchSettings {
             max_events: 1_000,
-            concurrent_flushes: 1,
+            ..BatchSettings::single_writer()
         },
     );
     let user = owner(store.as_ref()).await;
