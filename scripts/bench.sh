@@ -78,6 +78,8 @@ run_mode() {  # run_mode production|embedded RUN
        "server_rss_mb=$(peak_rss_mb "$server") worker_rss_mb=$( [[ -n $worker ]] && peak_rss_mb "$worker" || echo in-server)"
   kill "$server" ${worker:+"$worker"} 2>/dev/null || true
   wait "$server" ${worker:+"$worker"} 2>/dev/null || true
+  # Dropped at once: autovacuum cleaning a finished run's rows would load the next run.
+  if [[ $mode == production ]]; then psql "$PULSEBOARD_TEST_DATABASE_URL" -qc "DROP DATABASE $db WITH (FORCE)"; fi
 }
 
 log "building release binaries"

@@ -258,31 +258,39 @@ impl EventStore for SqliteStore {
     }
 
     async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64> {
+        // One statement over a JSON array: every statement is a round trip to sqlx's SQLite
+        // thread, which cost more than the row itself when this was one UPDATE per row.
+        let rows: Vec<_> = outcomes
+            .iter()
+            .map(|o| {
+                (
+                    o.id.0,
+                    o.status.as_str(),
+                    o.properties_json.as_deref(),
+                    o.error.as_deref(),
+                    o.processed_at().map(format_timestamp),
+                    format_timestamp(o.decided_at),
+                )
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows)
+            .map_err(|error| StoreError::InvalidData(format!("outcomes: {error}")))?;
         let _writer = self.writer.lock().await;
-        let sources = json_list(&attempt_sources());
-        let mut tx = self.pool.begin().await?;
-        let mut applied = 0;
-        for outcome in outcomes {
-            // One prepared statement per row inside one transaction: SQLite runs in-process, so
-            // rows cost microseconds and only the commit's fsync is expensive.
-            let result = sqlx::query(
-                "UPDATE events SET status = ?1, properties = ?2, processing_error = ?3, \
-                        processed_at = ?4, updated_at = ?5, attempts = attempts + 1 \
-                 WHERE id = ?6 AND status IN (SELECT value FROM json_each(?7))",
-            )
-            .bind(outcome.status.as_str())
-            .bind(outcome.properties_json.as_deref())
-            .bind(outcome.error.as_deref())
-            .bind(outcome.processed_at().map(format_timestamp))
-            .bind(format_timestamp(outcome.decided_at))
-            .bind(outcome.id.0)
-            .bind(&sources)
-            .execute(&mut *tx)
-            .await?;
-            applied += result.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(applied)
+        let result = sqlx::query(
+            "UPDATE events SET status = o.status, properties = o.properties, \
+                    processing_error = o.error, processed_at = o.processed_at, \
+                    updated_at = o.decided_at, attempts = events.attempts + 1 \
+             FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS properties, \
+                          value ->> 3 AS error, value ->> 4 AS processed_at, \
+                          value ->> 5 AS decided_at \
+                   FROM json_each(?1)) AS o \
+             WHERE events.id = o.id AND events.status IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(rows)
+        .bind(json_list(&attempt_sources()))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
     }
 
     async fn record_retry(&self, ids: &[EventId], error: &str) -> StoreResult<u64> {
