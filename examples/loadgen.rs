@@ -88,10 +88,6 @@ impl Mode {
     }
 }
 
-/// The load generator shares the machine with what it measures, so it should cost little.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();

@@ -4,10 +4,6 @@ use clap::Parser;
 use pulseboard_server::{Cli, Command};
 use pulseboard_worker::telemetry;
 
-/// mimalloc: glibc's malloc/free took ≈ 12% of the server's CPU under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -62,10 +62,6 @@ async fn connect_store(config: &Config) -> anyhow::Result<Arc<dyn EventStore>> {
     }
 }
 
-/// mimalloc: glibc's malloc/free took ≈ 12% of the server's CPU under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
