@@ -145,15 +145,23 @@ impl EventStore for PostgresStore {
         let sessions: Vec<Option<&str>> = events.iter().map(|e| e.event.session_id()).collect();
         let payloads: Vec<&str> = events.iter().map(|e| e.event.payload_json()).collect();
         // Identity values are drawn in ORDER BY order within one statement, so sorting the
-        // returned ids restores the request order.
+        // returned ids restores the request order. The task's row (for the dashboard's task
+        // lookup) is written by the same statement.
         let mut inserted: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
-                                 payload, status, created_at, updated_at) \
-             SELECT owner, $1, name, kind, source, session, payload::json, $2, $3, $3 \
-             FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) \
-                  WITH ORDINALITY AS row(owner, name, kind, source, session, payload, position) \
-             ORDER BY position \
-             RETURNING id",
+            "WITH inserted AS ( \
+                 INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
+                                     payload, status, created_at, updated_at) \
+                 SELECT owner, $1, name, kind, source, session, payload::json, $2, $3, $3 \
+                 FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                             $9::text[]) \
+                      WITH ORDINALITY AS row(owner, name, kind, source, session, payload, position) \
+                 ORDER BY position \
+                 RETURNING id), \
+             task AS ( \
+                 INSERT INTO tasks (task_id, event_ids) \
+                 SELECT $1, array_agg(id ORDER BY id) FROM inserted \
+                 ON CONFLICT (task_id) DO UPDATE SET event_ids = tasks.event_ids || EXCLUDED.event_ids) \
+             SELECT id FROM inserted",
         )
         .bind(task_id)
         .bind(EventStatus::Enqueued.as_str())
@@ -329,7 +337,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>> {
-        let sql = select_events!("WHERE task_id = $1 ORDER BY id");
+        let sql = select_events!(
+            "WHERE id IN (SELECT unnest(event_ids) FROM tasks WHERE task_id = $1) ORDER BY id"
+        );
         self.select_events(sql, task_id).await
     }
 }

@@ -1,0 +1,43 @@
+//! Upgrading a PostgreSQL database that already holds events keeps every view of them.
+
+use std::borrow::Cow;
+
+use pulseboard_store::{PostgresStore, test_support::fresh_postgres_url};
+
+#[tokio::test]
+async fn upgrading_from_the_first_schema_keeps_task_lookups() {
+    let url = fresh_postgres_url().await;
+    let store = PostgresStore::connect(&url, 2).await.unwrap();
+    let mut first_only = sqlx::migrate!("./migrations/postgres");
+    first_only.migrations = Cow::Owned(first_only.migrations[..1].to_vec());
+    first_only.run(store.pool()).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO users (email, password_hash, created_at) VALUES ('m@example.com', 'h', now()); \
+         INSERT INTO events (user_id, task_id, event_name, event_type, payload, status, \
+                             created_at, updated_at) \
+         SELECT 1, 'task-' || (n % 2), 'e' || n, 't', '{}', 'enqueued', now(), now() \
+         FROM generate_series(1, 5) AS n;",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    store.migrate().await.unwrap();
+
+    let store: &dyn pulseboard_store::EventStore = &store;
+    let odd = store.events_for_task("task-1").await.unwrap();
+    assert_eq!(
+        odd.iter().map(|e| e.event_name.as_str()).collect::<Vec<_>>(),
+        ["e1", "e3", "e5"]
+    );
+    assert_eq!(store.events_for_task("task-0").await.unwrap().len(), 2);
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    let accepted: i64 = store
+        .activity_per_minute(since)
+        .await
+        .unwrap()
+        .iter()
+        .map(|minute| minute.accepted)
+        .sum();
+    assert_eq!(accepted, 5, "the time index still finds every event");
+}
