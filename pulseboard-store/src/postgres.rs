@@ -157,10 +157,9 @@ impl EventStore for PostgresStore {
                       WITH ORDINALITY AS row(owner, name, kind, source, session, payload, position) \
                  ORDER BY position \
                  RETURNING id), \
-             task AS ( \
-                 INSERT INTO tasks (task_id, event_ids) \
-                 SELECT $1, array_agg(id ORDER BY id) FROM inserted \
-                 ON CONFLICT (task_id) DO UPDATE SET event_ids = tasks.event_ids || EXCLUDED.event_ids) \
+             batch AS ( \
+                 INSERT INTO task_batches (task_id, event_ids) \
+                 SELECT $1, array_agg(id ORDER BY id) FROM inserted) \
              SELECT id FROM inserted",
         )
         .bind(task_id)
@@ -338,7 +337,7 @@ impl EventStore for PostgresStore {
 
     async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>> {
         let sql = select_events!(
-            "WHERE id IN (SELECT unnest(event_ids) FROM tasks WHERE task_id = $1) ORDER BY id"
+            "WHERE id IN (SELECT unnest(event_ids) FROM task_batches WHERE task_id = $1) ORDER BY id"
         );
         self.select_events(sql, task_id).await
     }

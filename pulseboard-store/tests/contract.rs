@@ -526,6 +526,13 @@ async fn operations_views_count_and_list_failures(store: Arc<dyn EventStore>) {
     });
     assert_eq!(totals, (3, 1, 1));
     assert_eq!(store.events_for_task("task-1").await.unwrap().len(), 3);
+    let more = insert(&store, &owner, &[event("d", "{}")]).await;
+    let task = store.events_for_task("task-1").await.unwrap();
+    assert_eq!(
+        task.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids.as_slice(), more.as_slice()].concat(),
+        "a second insert under the same task id joins the task"
+    );
     assert!(
         store
             .events_for_task("no-such-task")

@@ -27,7 +27,9 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups() {
     let store: &dyn pulseboard_store::EventStore = &store;
     let odd = store.events_for_task("task-1").await.unwrap();
     assert_eq!(
-        odd.iter().map(|e| e.event_name.as_str()).collect::<Vec<_>>(),
+        odd.iter()
+            .map(|e| e.event_name.as_str())
+            .collect::<Vec<_>>(),
         ["e1", "e3", "e5"]
     );
     assert_eq!(store.events_for_task("task-0").await.unwrap().len(), 2);

@@ -3,13 +3,14 @@
 -- Two of those indexes served only the dashboard and time filters; they go, and a load run
 -- (batches of 100, 16 clients, 2 cores) went from ≈ 48,000 to ≈ 54,000 events/s.
 
--- A task's events: one row per task (micro-batch), written with the insert, instead of an
--- index entry per event row version.
-CREATE TABLE tasks (
-    task_id   TEXT PRIMARY KEY,
+-- A task's events: one row per insert (a micro-batch), written by the insert statement, instead
+-- of an index entry per event row version. Not unique: inserting under a task id again adds a row.
+CREATE TABLE task_batches (
+    task_id   TEXT NOT NULL,
     event_ids BIGINT[] NOT NULL
 );
-INSERT INTO tasks (task_id, event_ids)
+CREATE INDEX task_batches_task_id ON task_batches (task_id);
+INSERT INTO task_batches (task_id, event_ids)
 SELECT task_id, array_agg(id ORDER BY id) FROM events GROUP BY task_id;
 DROP INDEX events_task_id;
 
