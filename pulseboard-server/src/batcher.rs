@@ -11,7 +11,7 @@
 //! while they wait than from running side by side; large batches gain from overlapping one
 //! flush's commit with another's work. Measured on 2 cores with PostgreSQL (15 s runs): single
 //! events from 64 clients, small-batch slots 4 / 3 / 2 / 1 → 7,210 / 7,876 / 9,448–9,809 /
-//! 10,815–11,798 events/s; batches of 100 from 16 clients, 2 → 4 slots: 38,240 → 46,935
+//! 10,815–11,798 events/s; batches of 100 from 16 clients, 2 → 4 slots: 38,240 → 46,399
 //! events/s.
 
 use std::sync::Arc;
