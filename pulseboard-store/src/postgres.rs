@@ -1,10 +1,4 @@
 //! The PostgreSQL store (production). Every bulk operation is one statement over `UNNEST`ed arrays.
-//!
-//! `events` is indexed only on columns that never change after the insert, so an outcome write
-//! can be a HOT update (no index touched). The views that need a changing column indexed read
-//! side tables that the status-changing statements keep in step (migration `0003`):
-//! `pending_events` (backlog, recovery sweep), `failed_events` and `finished_per_minute`
-//! (dashboard).
 
 use std::time::Duration;
 
@@ -18,7 +12,7 @@ use crate::rows::{EventRow, UnfinishedRow, UserRow, ids, into_events};
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity, NewUser,
     StatusCount, StoreError, StoreResult, StoredEvent, UnfinishedEvent, User, UserId,
-    attempt_sources, merge_activity, sources_of,
+    attempt_sources, final_statuses, merge_activity, sources_of, status_names, unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -33,26 +27,6 @@ macro_rules! select_events {
             "attempts, created_at, updated_at, processed_at FROM events ",
             $rest
         )
-    };
-}
-
-/// The end of a statement whose CTE `changed (id, status, updated_at)` holds events that just
-/// reached a final status: they leave the backlog, failures are listed, and each is counted in
-/// its minute. Returns how many events changed.
-macro_rules! record_finished {
-    () => {
-        "finished AS ( \
-             DELETE FROM pending_events WHERE event_id IN (SELECT id FROM changed)), \
-         failures AS ( \
-             INSERT INTO failed_events (event_id, failed_at) \
-             SELECT id, updated_at FROM changed WHERE status <> 'processed'), \
-         tally AS ( \
-             INSERT INTO finished_per_minute (minute, status, writer, count) \
-             SELECT date_trunc('minute', updated_at), status, pg_backend_pid(), count(*) \
-             FROM changed GROUP BY 1, 2 \
-             ON CONFLICT (minute, status, writer) \
-             DO UPDATE SET count = finished_per_minute.count + excluded.count) \
-         SELECT count(*) FROM changed"
     };
 }
 
@@ -89,6 +63,31 @@ impl PostgresStore {
     async fn select_events(&self, sql: &'static str, key: &str) -> StoreResult<Vec<StoredEvent>> {
         let rows: Vec<EventRow> = sqlx::query_as(sql).bind(key).fetch_all(&self.pool).await?;
         into_events(rows)
+    }
+
+    /// Moves unfinished events to `to` with `error`, from `sources`, adding `attempts_added`.
+    async fn set_status(
+        &self,
+        ids_: &[EventId],
+        to: EventStatus,
+        error: &str,
+        sources: Vec<&'static str>,
+        attempts_added: i32,
+    ) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE events SET status = $2, processing_error = $3, updated_at = $4, \
+                    attempts = attempts + $6 \
+             WHERE id = ANY($1) AND status = ANY($5)",
+        )
+        .bind(ids(ids_))
+        .bind(to.as_str())
+        .bind(error)
+        .bind(Utc::now())
+        .bind(sources)
+        .bind(attempts_added)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
     }
 }
 
@@ -147,7 +146,7 @@ impl EventStore for PostgresStore {
         let payloads: Vec<&str> = events.iter().map(|e| e.event.payload_json()).collect();
         // Identity values are drawn in ORDER BY order within one statement, so sorting the
         // returned ids restores the request order. The task's row (for the dashboard's task
-        // lookup) and the backlog's rows are written by the same statement.
+        // lookup) is written by the same statement.
         let mut inserted: Vec<i64> = sqlx::query_scalar(
             "WITH inserted AS ( \
                  INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
@@ -160,9 +159,7 @@ impl EventStore for PostgresStore {
                  RETURNING id), \
              batch AS ( \
                  INSERT INTO task_batches (task_id, event_ids) \
-                 SELECT $1, array_agg(id ORDER BY id) FROM inserted), \
-             pending AS ( \
-                 INSERT INTO pending_events (event_id, idle_since) SELECT id, $3 FROM inserted) \
+                 SELECT $1, array_agg(id ORDER BY id) FROM inserted) \
              SELECT id FROM inserted",
         )
         .bind(task_id)
@@ -238,99 +235,49 @@ impl EventStore for PostgresStore {
 
     async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64> {
         // One statement, so atomic without BEGIN/COMMIT round trips.
-        let changed: i64 = sqlx::query_scalar(concat!(
-            "WITH changed AS ( \
-                 UPDATE events e SET status = o.status, properties = o.properties::jsonb, \
-                        processing_error = o.error, processed_at = o.processed_at, \
-                        updated_at = o.decided_at, attempts = e.attempts + 1 \
-                 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
-                             $5::timestamptz[], $6::timestamptz[]) \
-                      AS o(id, status, properties, error, processed_at, decided_at) \
-                 WHERE e.id = o.id AND e.status = ANY($7) \
-                 RETURNING e.id, e.status, e.updated_at), ",
-            record_finished!()
-        ))
+        let result = sqlx::query(
+            "UPDATE events e SET status = o.status, properties = o.properties::jsonb, \
+                    processing_error = o.error, processed_at = o.processed_at, \
+                    updated_at = o.decided_at, attempts = e.attempts + 1 \
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \
+                         $6::timestamptz[]) AS o(id, status, properties, error, processed_at, decided_at) \
+             WHERE e.id = o.id AND e.status = ANY($7)",
+        )
         .bind(outcomes.iter().map(|o| o.id.0).collect::<Vec<_>>())
-        .bind(
-            outcomes
-                .iter()
-                .map(|o| o.status.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            outcomes
-                .iter()
-                .map(|o| o.properties_json.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            outcomes
-                .iter()
-                .map(|o| o.error.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            outcomes
-                .iter()
-                .map(EventOutcome::processed_at)
-                .collect::<Vec<_>>(),
-        )
+        .bind(outcomes.iter().map(|o| o.status.as_str()).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.properties_json.as_deref()).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.error.as_deref()).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(EventOutcome::processed_at).collect::<Vec<_>>())
         .bind(outcomes.iter().map(|o| o.decided_at).collect::<Vec<_>>())
         .bind(attempt_sources())
-        .fetch_one(&self.pool)
+        .execute(&self.pool)
         .await?;
-        Ok(changed as u64)
+        Ok(result.rows_affected())
     }
 
     async fn record_retry(&self, ids_: &[EventId], error: &str) -> StoreResult<u64> {
-        let changed: i64 = sqlx::query_scalar(
-            "WITH changed AS ( \
-                 UPDATE events SET status = $2, processing_error = $3, updated_at = $4, \
-                        attempts = attempts + 1 \
-                 WHERE id = ANY($1) AND status = ANY($5) RETURNING id), \
-             touched AS ( \
-                 UPDATE pending_events SET idle_since = $4 \
-                 WHERE event_id IN (SELECT id FROM changed)) \
-             SELECT count(*) FROM changed",
-        )
-        .bind(ids(ids_))
-        .bind(EventStatus::Retrying.as_str())
-        .bind(error)
-        .bind(Utc::now())
-        .bind(attempt_sources())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(changed as u64)
+        let retrying = EventStatus::Retrying;
+        self.set_status(ids_, retrying, error, attempt_sources(), 1)
+            .await
     }
 
     async fn mark_failed(&self, ids_: &[EventId], error: &str) -> StoreResult<u64> {
         let failed = EventStatus::Failed;
-        let changed: i64 = sqlx::query_scalar(concat!(
-            "WITH changed AS ( \
-                 UPDATE events SET status = $2, processing_error = $3, updated_at = $4 \
-                 WHERE id = ANY($1) AND status = ANY($5) RETURNING id, status, updated_at), ",
-            record_finished!()
-        ))
-        .bind(ids(ids_))
-        .bind(failed.as_str())
-        .bind(error)
-        .bind(Utc::now())
-        .bind(sources_of(failed))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(changed as u64)
+        self.set_status(ids_, failed, error, sources_of(failed), 0)
+            .await
     }
 
     async fn requeue_stale(&self, idle_for: Duration, limit: u32) -> StoreResult<Vec<EventId>> {
         let now = Utc::now();
         let cutoff = now - chrono::Duration::from_std(idle_for).unwrap_or(chrono::Duration::MAX);
         // SKIP LOCKED lets several workers sweep at once without taking the same events.
-        let mut stale: Vec<i64> = sqlx::query_scalar(
-            "UPDATE pending_events SET idle_since = $1 WHERE event_id IN ( \
-                 SELECT event_id FROM pending_events WHERE idle_since < $2 \
-                 ORDER BY idle_since LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING event_id",
-        )
+        let mut stale: Vec<i64> = sqlx::query_scalar(concat!(
+            "UPDATE events SET updated_at = $1 WHERE id IN ( \
+                 SELECT id FROM events WHERE status IN ",
+            unfinished_sql_list!(),
+            " AND updated_at < $2 ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING id"
+        ))
         .bind(now)
         .bind(cutoff)
         .bind(i64::from(limit))
@@ -341,7 +288,10 @@ impl EventStore for PostgresStore {
     }
 
     async fn count_unfinished(&self) -> StoreResult<i64> {
-        let sql = "SELECT count(*) FROM pending_events";
+        let sql = concat!(
+            "SELECT count(*) FROM events WHERE status IN ",
+            unfinished_sql_list!()
+        );
         Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
     }
 
@@ -354,12 +304,12 @@ impl EventStore for PostgresStore {
     }
 
     async fn recent_failures(&self, limit: u32) -> StoreResult<Vec<StoredEvent>> {
-        let sql = select_events!(
-            "JOIN (SELECT event_id, failed_at FROM failed_events \
-                   ORDER BY failed_at DESC LIMIT $1) AS f ON f.event_id = events.id \
-             ORDER BY f.failed_at DESC, events.id DESC"
-        );
+        let sql = select_events!("WHERE status = ANY($1) ORDER BY updated_at DESC LIMIT $2");
         let rows: Vec<EventRow> = sqlx::query_as(sql)
+            .bind(status_names(&[
+                EventStatus::ValidationError,
+                EventStatus::Failed,
+            ]))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
@@ -375,10 +325,11 @@ impl EventStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         let finished: Vec<(DateTime<Utc>, String, i64)> = sqlx::query_as(
-            "SELECT minute, status, sum(count)::bigint FROM finished_per_minute \
-             WHERE minute >= date_trunc('minute', $1::timestamptz) GROUP BY 1, 2",
+            "SELECT date_trunc('minute', updated_at), status, count(*) FROM events \
+             WHERE updated_at >= $1 AND status = ANY($2) GROUP BY 1, 2",
         )
         .bind(since)
+        .bind(final_statuses())
         .fetch_all(&self.pool)
         .await?;
         Ok(merge_activity(accepted, finished))
