@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use pulseboard_store::{PostgresStore, test_support::fresh_postgres_url};
 
 #[tokio::test]
-async fn upgrading_from_the_first_schema_keeps_task_lookups() {
+async fn upgrading_from_the_first_schema_keeps_task_lookups_and_operations_views() {
     let url = fresh_postgres_url().await;
     let store = PostgresStore::connect(&url, 2).await.unwrap();
     let mut first_only = sqlx::migrate!("./migrations/postgres");
@@ -16,7 +16,12 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups() {
          INSERT INTO events (user_id, task_id, event_name, event_type, payload, status, \
                              created_at, updated_at) \
          SELECT 1, 'task-' || (n % 2), 'e' || n, 't', '{}', 'enqueued', now(), now() \
-         FROM generate_series(1, 5) AS n;",
+         FROM generate_series(1, 5) AS n; \
+         UPDATE events SET status = 'processed', updated_at = now() - interval '2 minutes' \
+         WHERE id = 2; \
+         UPDATE events SET status = 'failed', processing_error = 'Processing error: x', \
+                           updated_at = now() - interval '2 minutes' \
+         WHERE id = 4;",
     )
     .execute(store.pool())
     .await
@@ -42,4 +47,29 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups() {
         .map(|minute| minute.accepted)
         .sum();
     assert_eq!(accepted, 5, "the time index still finds every event");
+
+    assert_eq!(
+        store.count_unfinished().await.unwrap(),
+        3,
+        "the backlog is carried over"
+    );
+    let failures = store.recent_failures(10).await.unwrap();
+    assert_eq!(failures.iter().map(|e| e.id.0).collect::<Vec<_>>(), [4]);
+    let finished = store.activity_per_minute(since).await.unwrap();
+    let processed: i64 = finished.iter().map(|minute| minute.processed).sum();
+    let failed: i64 = finished.iter().map(|minute| minute.failed).sum();
+    assert_eq!(
+        (processed, failed),
+        (1, 1),
+        "finished counts are carried over"
+    );
+    let stale = store
+        .requeue_stale(std::time::Duration::ZERO, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.iter().map(|id| id.0).collect::<Vec<_>>(),
+        [1, 3, 5],
+        "the sweep still finds the unfinished events"
+    );
 }
