@@ -2,7 +2,8 @@
 
 mod common;
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use common::process::{Client, spawn, spawn_server, worker_binary};
 use serde_json::{Value, json};
@@ -109,6 +110,107 @@ async fn the_seed_guide_works_on_the_embedded_binary_and_survives_a_restart() {
     let (_server, base) = spawn_server(&env, dir.path()).await;
     let (status, event) = Client { base, ..client }.get("/api/v1/events/1").await;
     assert_eq!((status, event["processed"].as_bool()), (200, Some(true)));
+}
+
+/// Posts batches of 20 events until the server stops answering 202; returns every accepted id.
+async fn submit_until_refused(client: reqwest::Client, base: String, token: String) -> Vec<i64> {
+    let body = json!({ "events": vec![seed_event(); 20] });
+    let mut accepted = Vec::new();
+    loop {
+        let sent = client
+            .post(format!("{base}/api/v1/events/batch"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await;
+        let Ok(response) = sent else { return accepted };
+        if response.status() != 202 {
+            return accepted;
+        }
+        let Ok(answer) = response.json::<Value>().await else {
+            return accepted;
+        };
+        let ids = answer["event_ids"].as_array().expect("event_ids");
+        accepted.extend(ids.iter().map(|id| id.as_i64().expect("an id")));
+    }
+}
+
+/// Every event of the client's user with its status, by paging through the listing.
+async fn statuses_by_id(client: &Client) -> Vec<(i64, String)> {
+    let mut all = Vec::new();
+    let mut path = "/api/v1/events?limit=500".to_owned();
+    loop {
+        let (status, page) = client.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        for event in page["items"].as_array().expect("items") {
+            let id = event["id"].as_i64().expect("id");
+            all.push((id, event["status"].as_str().unwrap_or("").to_owned()));
+        }
+        match page["next_before_id"].as_i64() {
+            Some(before) => path = format!("/api/v1/events?limit=500&before_id={before}"),
+            None => return all,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_exits_cleanly_and_every_accepted_event_is_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [(
+        "PULSEBOARD_DATA_DIR",
+        dir.path().join("data").display().to_string(),
+    )];
+    let (mut server, base) = spawn_server(&env, dir.path()).await;
+    let client = Client::register_and_login(&base, "term@example.com").await;
+    let submitters: Vec<_> = (0..4)
+        .map(|_| {
+            let (http, base, token) = (client.http.clone(), base.clone(), client.token.clone());
+            tokio::spawn(submit_until_refused(http, base, token))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let pid = server.child.id().expect("the server runs").to_string();
+    let kill = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(kill.success(), "kill -TERM {pid}");
+    let exit = tokio::time::timeout(Duration::from_secs(30), server.child.wait())
+        .await
+        .expect("the server exits within 30 s of SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "exit status {exit}:\n{}", server.log_text());
+    let mut accepted = BTreeSet::new();
+    for submitter in submitters {
+        accepted.extend(submitter.await.unwrap());
+    }
+    assert!(
+        !accepted.is_empty(),
+        "some batches were accepted before SIGTERM"
+    );
+
+    // Same data directory: the restart resumes whatever the stopped server left unfinished.
+    let (_server, base) = spawn_server(&env, dir.path()).await;
+    let client = Client { base, ..client };
+    let started = Instant::now();
+    loop {
+        let events = statuses_by_id(&client).await;
+        let stored: BTreeSet<i64> = events.iter().map(|(id, _)| *id).collect();
+        assert!(
+            accepted.is_subset(&stored),
+            "every event answered with 202 is stored"
+        );
+        if events.iter().all(|(_, status)| status == "processed") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "events still unfinished 60 s after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
