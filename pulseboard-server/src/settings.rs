@@ -39,6 +39,13 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// Defaults, written once for the flags and for [`ServerSettings::embedded`].
+const DEFAULT_TOKEN_TTL_MINUTES: u64 = 30;
+const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+const DEFAULT_MAX_BATCH_EVENTS: usize = 1_000;
+const DEFAULT_MAX_BACKLOG_EVENTS: u64 = 500_000;
+const DEFAULT_DB_POOL_SIZE: u32 = 16;
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -80,14 +87,14 @@ impl ServerSettings {
             data_dir: data_dir.into(),
             database_url: None,
             redis_url: None,
-            redis_queue: pulseboard_worker::RedisSettings::default().queue_name,
+            redis_queue: pulseboard_worker::DEFAULT_QUEUE_NAME.to_owned(),
             jwt_secret: None,
             operator_token: None,
-            token_lifetime: Duration::from_secs(30 * 60),
-            max_body_bytes: 16 * 1024 * 1024,
-            max_batch_events: 1_000,
-            max_backlog_events: 500_000,
-            db_pool_size: 16,
+            token_lifetime: Duration::from_secs(DEFAULT_TOKEN_TTL_MINUTES * 60),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch_events: DEFAULT_MAX_BATCH_EVENTS,
+            max_backlog_events: DEFAULT_MAX_BACKLOG_EVENTS,
+            db_pool_size: DEFAULT_DB_POOL_SIZE,
             migrate: true,
             worker: WorkerOptions::default(),
         }
@@ -136,7 +143,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "PULSEBOARD_REDIS_QUEUE",
-        default_value = "pulseboard_events",
+        default_value = pulseboard_worker::DEFAULT_QUEUE_NAME,
         global = true
     )]
     pub redis_queue: String,
@@ -161,18 +168,18 @@ pub struct Cli {
     #[arg(
         long,
         env = "PULSEBOARD_TOKEN_TTL_MINUTES",
-        default_value_t = 30,
+        default_value_t = DEFAULT_TOKEN_TTL_MINUTES,
         global = true
     )]
     pub token_ttl_minutes: u64,
     /// Largest accepted request body in bytes.
-    #[arg(long, env = "PULSEBOARD_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024, global = true)]
+    #[arg(long, env = "PULSEBOARD_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
     pub max_body_bytes: usize,
     /// Most events in one batch request.
     #[arg(
         long,
         env = "PULSEBOARD_MAX_BATCH_EVENTS",
-        default_value_t = 1_000,
+        default_value_t = DEFAULT_MAX_BATCH_EVENTS,
         global = true
     )]
     pub max_batch_events: usize,
@@ -180,7 +187,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "PULSEBOARD_MAX_BACKLOG_EVENTS",
-        default_value_t = 500_000,
+        default_value_t = DEFAULT_MAX_BACKLOG_EVENTS,
         global = true
     )]
     pub max_backlog_events: u64,
@@ -188,7 +195,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "PULSEBOARD_DB_POOL_SIZE",
-        default_value_t = 16,
+        default_value_t = DEFAULT_DB_POOL_SIZE,
         global = true
     )]
     pub db_pool_size: u32,

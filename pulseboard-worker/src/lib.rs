@@ -20,7 +20,9 @@ pub use job::{JobContext, JobError, JobSummary, ProcessEvents, run_job};
 pub use metrics::WorkerMetrics;
 pub use metrics_server::serve_metrics;
 pub use queue::{JobQueue, QueueError, QueueStats, WorkerHeartbeat, new_task_id};
-pub use redis_queue::{RedisQueue, RedisSettings, WorkerRunSettings, run_redis_worker};
+pub use redis_queue::{
+    DEFAULT_QUEUE_NAME, RedisQueue, RedisSettings, WorkerRunSettings, run_redis_worker,
+};
 pub use sweep::{SweepSettings, run_recovery_sweep, sweep_once};
 mod options;
 pub mod telemetry;

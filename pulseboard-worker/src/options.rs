@@ -8,43 +8,52 @@ use pulseboard_store::EventStore;
 
 use crate::{JobContext, SweepSettings, WorkerMetrics};
 
+/// Defaults, written once for the flags and for [`WorkerOptions::default`].
+const DEFAULT_CONCURRENCY: usize = 4;
+pub(crate) const DEFAULT_PREFETCH: usize = 8;
+const DEFAULT_RETRY_BASE_MS: u64 = 2_000;
+const DEFAULT_MAX_RETRIES: u32 = 3;
+const DEFAULT_JOB_TIME_LIMIT_SECS: u64 = 300;
+const DEFAULT_LEASE_SECS: u64 = 360;
+const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 30;
+
 /// How jobs run, retry and get recovered. Every field has an environment variable.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerOptions {
     /// Jobs processed at once by this worker.
-    #[arg(long, env = "PULSEBOARD_WORKER_CONCURRENCY", default_value_t = 4)]
+    #[arg(long, env = "PULSEBOARD_WORKER_CONCURRENCY", default_value_t = DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Jobs a Redis worker fetches ahead (prefetch).
-    #[arg(long, env = "PULSEBOARD_WORKER_PREFETCH", default_value_t = 8)]
+    #[arg(long, env = "PULSEBOARD_WORKER_PREFETCH", default_value_t = DEFAULT_PREFETCH)]
     pub prefetch: usize,
     /// Wait after the first failed attempt, in milliseconds; doubles on each retry.
-    #[arg(long, env = "PULSEBOARD_RETRY_BASE_MS", default_value_t = 2_000)]
+    #[arg(long, env = "PULSEBOARD_RETRY_BASE_MS", default_value_t = DEFAULT_RETRY_BASE_MS)]
     pub retry_base_ms: u64,
     /// Retries after the first attempt before events are marked failed.
-    #[arg(long, env = "PULSEBOARD_MAX_RETRIES", default_value_t = 3)]
+    #[arg(long, env = "PULSEBOARD_MAX_RETRIES", default_value_t = DEFAULT_MAX_RETRIES)]
     pub max_retries: u32,
     /// An attempt running longer than this many seconds counts as failed.
-    #[arg(long, env = "PULSEBOARD_JOB_TIME_LIMIT_SECS", default_value_t = 300)]
+    #[arg(long, env = "PULSEBOARD_JOB_TIME_LIMIT_SECS", default_value_t = DEFAULT_JOB_TIME_LIMIT_SECS)]
     pub job_time_limit_secs: u64,
     /// Unfinished events untouched this many seconds are re-enqueued by the recovery sweep.
     /// Keep it above the job time limit plus the retry backoff.
-    #[arg(long, env = "PULSEBOARD_LEASE_SECS", default_value_t = 360)]
+    #[arg(long, env = "PULSEBOARD_LEASE_SECS", default_value_t = DEFAULT_LEASE_SECS)]
     pub lease_secs: u64,
     /// Seconds between recovery sweeps.
-    #[arg(long, env = "PULSEBOARD_SWEEP_INTERVAL_SECS", default_value_t = 30)]
+    #[arg(long, env = "PULSEBOARD_SWEEP_INTERVAL_SECS", default_value_t = DEFAULT_SWEEP_INTERVAL_SECS)]
     pub sweep_interval_secs: u64,
 }
 
 impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
-            concurrency: 4,
-            prefetch: 8,
-            retry_base_ms: 2_000,
-            max_retries: 3,
-            job_time_limit_secs: 300,
-            lease_secs: 360,
-            sweep_interval_secs: 30,
+            concurrency: DEFAULT_CONCURRENCY,
+            prefetch: DEFAULT_PREFETCH,
+            retry_base_ms: DEFAULT_RETRY_BASE_MS,
+            max_retries: DEFAULT_MAX_RETRIES,
+            job_time_limit_secs: DEFAULT_JOB_TIME_LIMIT_SECS,
+            lease_secs: DEFAULT_LEASE_SECS,
+            sweep_interval_secs: DEFAULT_SWEEP_INTERVAL_SECS,
         }
     }
 }

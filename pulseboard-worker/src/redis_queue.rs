@@ -35,6 +35,9 @@ const PROMOTE_CHUNK: usize = 1_000;
 /// Hash of worker name → concurrency (apalis-redis does not record it).
 const CONCURRENCY_HASH_SUFFIX: &str = ":pulseboard:concurrency";
 
+/// The Redis queue's key prefix unless configured otherwise.
+pub const DEFAULT_QUEUE_NAME: &str = "pulseboard_events";
+
 /// Redis queue settings.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
@@ -51,8 +54,8 @@ pub struct RedisSettings {
 impl Default for RedisSettings {
     fn default() -> Self {
         Self {
-            queue_name: "pulseboard_events".to_owned(),
-            prefetch: 8,
+            queue_name: DEFAULT_QUEUE_NAME.to_owned(),
+            prefetch: crate::options::DEFAULT_PREFETCH,
             poll_interval: Duration::from_millis(50),
             heartbeat: Duration::from_secs(5),
         }

@@ -23,11 +23,7 @@ struct Config {
     #[arg(long, env = "REDIS_URL")]
     redis_url: String,
     /// Key prefix of the Redis queue; servers and workers must use the same.
-    #[arg(
-        long,
-        env = "PULSEBOARD_REDIS_QUEUE",
-        default_value = "pulseboard_events"
-    )]
+    #[arg(long, env = "PULSEBOARD_REDIS_QUEUE", default_value = pulseboard_worker::DEFAULT_QUEUE_NAME)]
     redis_queue: String,
     /// Database connections this worker may open.
     #[arg(long, env = "PULSEBOARD_DB_POOL_SIZE", default_value_t = 8)]
