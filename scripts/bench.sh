@@ -9,9 +9,15 @@
 # Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then batch POSTs of 100
 # events; each waits until every accepted event is final. It prints one line per mode:
 #   RESULT mode=… single_eps=… p50_ms=… p99_ms=… batch_eps=… e2e_eps=… server_rss_mb=… worker_rss_mb=…
-# (e2e_eps is the batch phase's end-to-end rate: insert + process + update of every event).
+#          single_cpu_us=… batch_cpu_us=…
+# (e2e_eps is the batch phase's end-to-end rate: insert + process + update of every event;
+# *_cpu_us is each process's CPU time over the phase, load and drain, per accepted event:
+# pg/server/worker/redis/loadgen, where the time goes; the server's share includes the
+# phase's 16 logins, argon2 hashes of ≈ 0.05 s each, which a 20 s phase spreads thin).
+# SERVER_BIN_DIR=dir and LOADGEN=path run other builds, for A/B comparisons.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SERVER_BIN_DIR=${SERVER_BIN_DIR:-./target/release} LOADGEN=${LOADGEN:-./target/release/examples/loadgen}
 MODES=${MODES:-production embedded} RUNS=${RUNS:-1} DURATION=${DURATION:-20} CONCURRENCY=${CONCURRENCY:-64} BATCH_CONCURRENCY=${BATCH_CONCURRENCY:-16}
 WORK=$(mktemp -d /tmp/pulseboard-bench.XXXXXX)
 PIDS=()
@@ -41,9 +47,37 @@ wait_http() { for _ in $(seq 1 200); do curl -fs "$1/health" >/dev/null && retur
 
 peak_rss_mb() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# CPU time used so far, in ticks of 1/100 s: by process $1, by PostgreSQL (postmaster and
+# backends), by Redis. 0 when the process is not found.
+ticks() { [[ -n $1 ]] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+  local main total=0
+  main=$(head -1 "${PULSEBOARD_TEST_PG_DATA:-/nonexistent}/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+  for pid in $main $(pgrep -P "$main"); do total=$((total + $(ticks "$pid"))); done
+  echo $total
+}
+redis_ticks() { ticks "$(redis-cli -p "${PULSEBOARD_TEST_REDIS_PORT:-0}" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')"; }
+
+# phase MODE CONCURRENCY BASE SERVER_PID WORKER_PID → SUMMARY json, then the CPU per event
+phase() {
+  local before after lg
+  before="$(pg_ticks) $(ticks "$4") $(ticks "$5") $(redis_ticks)"
+  lg=$( { TIMEFORMAT='%U %S'; time loadgen "$1" "$2" "$3" > "$WORK/summary"; } 2>&1 )
+  after="$(pg_ticks) $(ticks "$4") $(ticks "$5") $(redis_ticks)"
+  cat "$WORK/summary"
+  python3 - "$(cat "$WORK/summary")" "$before" "$after" "$lg" <<'PY'
+import json, sys
+events = max(json.loads(sys.argv[1])["accepted_events"], 1)
+used = [b - a for a, b in zip(map(int, sys.argv[2].split()), map(int, sys.argv[3].split()))]
+loadgen = sum(map(float, sys.argv[4].split())) * 100
+names = ["pg", "server", "worker", "redis", "loadgen"]
+print("/".join(f"{n}:{t * 10000 / events:.0f}" for n, t in zip(names, used + [loadgen])))
+PY
+}
+
 # loadgen MODE CONCURRENCY BASE → its SUMMARY json
 loadgen() {
-  ./target/release/examples/loadgen --base-url "$3" --mode "$1" --concurrency "$2" --duration "$DURATION" \
+  "$LOADGEN" --base-url "$3" --mode "$1" --concurrency "$2" --duration "$DURATION" \
     --batch-size 100 2>>"$WORK/loadgen.log" | sed -n 's/^SUMMARY //p'
 }
 
@@ -61,21 +95,22 @@ run_mode() {  # run_mode production|embedded RUN
   else
     env+=(PULSEBOARD_DATA_DIR="$WORK/data-$2")
   fi
-  env "${env[@]}" ./target/release/pulseboard-server > "$WORK/server-$mode-$2.log" 2>&1 &
+  env "${env[@]}" "$SERVER_BIN_DIR/pulseboard-server" > "$WORK/server-$mode-$2.log" 2>&1 &
   server=$!; PIDS+=("$server")
   if [[ $mode == production ]]; then
-    env "${env[@]}" ./target/release/pulseboard-worker > "$WORK/worker-$mode-$2.log" 2>&1 &
+    env "${env[@]}" "$SERVER_BIN_DIR/pulseboard-worker" > "$WORK/worker-$mode-$2.log" 2>&1 &
     worker=$!; PIDS+=("$worker")
   fi
   wait_http "$base"
-  local single batch
-  single=$(loadgen single "$CONCURRENCY" "$base")
-  batch=$(loadgen batch "$BATCH_CONCURRENCY" "$base")
+  local single batch single_cpu batch_cpu
+  { read -r single; read -r single_cpu; } < <(phase single "$CONCURRENCY" "$base" "$server" "$worker")
+  { read -r batch; read -r batch_cpu; } < <(phase batch "$BATCH_CONCURRENCY" "$base" "$server" "$worker")
   echo "RESULT mode=$mode run=$2 single_eps=$(field "$single" accepted_events_per_s) p50_ms=$(field "$single" p50_ms)" \
        "p99_ms=$(field "$single" p99_ms) single_e2e_eps=$(field "$single" e2e_events_per_s)" \
        "batch_eps=$(field "$batch" accepted_events_per_s) batch_p99_ms=$(field "$batch" p99_ms)" \
        "e2e_eps=$(field "$batch" e2e_events_per_s) errors=$(field "$single" errors)/$(field "$batch" errors)" \
-       "server_rss_mb=$(peak_rss_mb "$server") worker_rss_mb=$( [[ -n $worker ]] && peak_rss_mb "$worker" || echo in-server)"
+       "server_rss_mb=$(peak_rss_mb "$server") worker_rss_mb=$( [[ -n $worker ]] && peak_rss_mb "$worker" || echo in-server)" \
+       "single_cpu_us=$single_cpu batch_cpu_us=$batch_cpu"
   kill "$server" ${worker:+"$worker"} 2>/dev/null || true
   wait "$server" ${worker:+"$worker"} 2>/dev/null || true
   # Dropped at once: autovacuum cleaning a finished run's rows would load the next run.
