@@ -13,7 +13,7 @@
 # (e2e_eps is the batch phase's end-to-end rate: insert + process + update of every event;
 # *_cpu_us is each process's CPU time over the phase, load and drain, per accepted event:
 # pg/server/worker/redis/loadgen, where the time goes; the server's share includes the
-# phase's 16 logins, argon2 hashes of ≈ 0.05 s each, which a 20 s phase spreads thin).
+# phase's 8 registrations and 8 logins: 16 argon2 hashes, ≈ 0.4 s of CPU in all).
 # SERVER_BIN_DIR=dir and LOADGEN=path run other builds, for A/B comparisons.
 set -euo pipefail
 cd "$(dirname "$0")/.."
