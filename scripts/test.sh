@@ -158,7 +158,10 @@ main() {
   fi
 
   local rc=0
-  cargo test --workspace --all-targets "$@" || rc=$?
+  # tests/loadgen.rs runs the load generator as a client; `cargo test` builds examples only as
+  # test harnesses, so build the runnable one first.
+  cargo build -p pulseboard --example loadgen || rc=$?
+  (( rc == 0 )) && { cargo test --workspace --all-targets "$@" || rc=$?; }
   (( rc == 0 )) && { cargo test --workspace --doc || rc=$?; }
   exit "$rc"
 }
