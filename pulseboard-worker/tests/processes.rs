@@ -1,5 +1,5 @@
-//! The `pulseboard-worker` binary as operators run it: killed with SIGKILL mid-run, and two of
-//! them sharing one queue.
+//! The `pulseboard-worker` binary as operators run it: killed with SIGKILL mid-run, stopped
+//! with SIGTERM mid-run, and two of them sharing one queue.
 
 mod common;
 
@@ -32,6 +32,76 @@ async fn processed_at_by_id(pool: &PgPool) -> HashMap<i64, chrono::DateTime<chro
     rows.into_iter().collect()
 }
 
+/// Waits until at least `target` events are processed (panics after 120 s).
+async fn wait_processed(store: &dyn pulseboard_store::EventStore, target: i64) {
+    let started = Instant::now();
+    while counts(store)
+        .await
+        .get(&EventStatus::Processed)
+        .copied()
+        .unwrap_or(0)
+        < target
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the worker made no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_with_sigterm_exits_cleanly_and_its_jobs_run_once_elsewhere() {
+    let (url, store) = postgres().await;
+    let queue = redis_queue().await;
+    let name = queue.name().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [
+        ("PULSEBOARD_LEASE_SECS", "5"),
+        ("PULSEBOARD_SWEEP_INTERVAL_SECS", "1"),
+    ];
+    submit(
+        store.as_ref(),
+        &queue,
+        EVENTS,
+        EVENTS_PER_JOB,
+        r#"{"page": "/t"}"#,
+    )
+    .await;
+
+    let mut first = spawn_worker(&url, &name, &dir.path().join("first.log"), &settings);
+    wait_processed(store.as_ref(), (EVENTS / 5) as i64).await;
+    let pid = first.id().expect("the worker runs").to_string();
+    let kill = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(kill.success(), "kill -TERM {pid}");
+    let exit = tokio::time::timeout(Duration::from_secs(30), first.wait())
+        .await
+        .expect("the worker exits within 30 s of SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "exit status {exit}");
+
+    let mut second = spawn_worker(&url, &name, &dir.path().join("second.log"), &settings);
+    wait_all_final(store.as_ref(), EVENTS as i64, Duration::from_secs(300)).await;
+    second.start_kill().unwrap();
+    assert_eq!(
+        counts(store.as_ref()).await.get(&EventStatus::Processed),
+        Some(&(EVENTS as i64))
+    );
+    let pool = PgPool::connect(&url).await.unwrap();
+    let not_once: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE attempts <> 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        not_once, 0,
+        "every event was finished by exactly one attempt"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_run_loses_nothing_and_processes_nothing_twice() {
     let (url, store) = postgres().await;
@@ -54,22 +124,7 @@ async fn a_worker_killed_mid_run_loses_nothing_and_processes_nothing_twice() {
 
     let first_log = dir.path().join("first.log");
     let mut first = spawn_worker(&url, &name, &first_log, &settings);
-    let started = Instant::now();
-    loop {
-        let processed = counts(store.as_ref())
-            .await
-            .get(&EventStatus::Processed)
-            .copied()
-            .unwrap_or(0);
-        if processed >= (EVENTS / 5) as i64 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the first worker made no progress"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_processed(store.as_ref(), (EVENTS / 5) as i64).await;
     first.start_kill().unwrap(); // SIGKILL
     first.wait().await.unwrap();
     let pool = PgPool::connect(&url).await.unwrap();
