@@ -32,6 +32,23 @@ async fn processed_at_by_id(pool: &PgPool) -> HashMap<i64, chrono::DateTime<chro
     rows.into_iter().collect()
 }
 
+/// All `EVENTS` are processed, each by exactly one counted attempt.
+async fn assert_all_processed_by_one_attempt(url: &str, store: &dyn pulseboard_store::EventStore) {
+    assert_eq!(
+        counts(store).await.get(&EventStatus::Processed),
+        Some(&(EVENTS as i64))
+    );
+    let pool = PgPool::connect(url).await.unwrap();
+    let not_once: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE attempts <> 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        not_once, 0,
+        "every event was finished by exactly one counted attempt"
+    );
+}
+
 /// Waits until at least `target` events are processed (panics after 120 s).
 async fn wait_processed(store: &dyn pulseboard_store::EventStore, target: i64) {
     let started = Instant::now();
@@ -87,19 +104,7 @@ async fn a_worker_stopped_with_sigterm_exits_cleanly_and_its_jobs_run_once_elsew
     let mut second = spawn_worker(&url, &name, &dir.path().join("second.log"), &settings);
     wait_all_final(store.as_ref(), EVENTS as i64, Duration::from_secs(300)).await;
     second.start_kill().unwrap();
-    assert_eq!(
-        counts(store.as_ref()).await.get(&EventStatus::Processed),
-        Some(&(EVENTS as i64))
-    );
-    let pool = PgPool::connect(&url).await.unwrap();
-    let not_once: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE attempts <> 1")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        not_once, 0,
-        "every event was finished by exactly one attempt"
-    );
+    assert_all_processed_by_one_attempt(&url, store.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,19 +200,7 @@ async fn two_workers_share_one_queue_and_finish_each_event_once() {
         worker.start_kill().unwrap();
     }
 
-    assert_eq!(
-        counts(store.as_ref()).await.get(&EventStatus::Processed),
-        Some(&(EVENTS as i64))
-    );
-    let pool = PgPool::connect(&url).await.unwrap();
-    let finished_twice: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE attempts <> 1")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        finished_twice, 0,
-        "every event was finished by exactly one counted attempt"
-    );
+    assert_all_processed_by_one_attempt(&url, store.as_ref()).await;
     let per_worker: Vec<i64> = logs.iter().map(|log| processed_in_log(log)).collect();
     eprintln!("events processed per worker: {per_worker:?}");
     assert_eq!(per_worker.iter().sum::<i64>(), EVENTS as i64);
