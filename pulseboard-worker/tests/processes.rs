@@ -32,6 +32,32 @@ async fn processed_at_by_id(pool: &PgPool) -> HashMap<i64, chrono::DateTime<chro
     rows.into_iter().collect()
 }
 
+/// A fresh database and Redis queue, and a directory for the workers' logs.
+struct Fixture {
+    url: String,
+    store: std::sync::Arc<dyn pulseboard_store::EventStore>,
+    queue: pulseboard_worker::RedisQueue,
+    /// The queue's name, for the worker processes.
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let (url, store) = postgres().await;
+        let queue = redis_queue().await;
+        let name = queue.name().to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            url,
+            store,
+            queue,
+            name,
+            dir,
+        }
+    }
+}
+
 /// All `EVENTS` are processed, each by exactly one counted attempt.
 async fn assert_all_processed_by_one_attempt(url: &str, store: &dyn pulseboard_store::EventStore) {
     assert_eq!(
@@ -69,10 +95,13 @@ async fn wait_processed(store: &dyn pulseboard_store::EventStore, target: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopped_with_sigterm_exits_cleanly_and_its_jobs_run_once_elsewhere() {
-    let (url, store) = postgres().await;
-    let queue = redis_queue().await;
-    let name = queue.name().to_owned();
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture {
+        url,
+        store,
+        queue,
+        name,
+        dir,
+    } = Fixture::new().await;
     let settings = [
         ("PULSEBOARD_LEASE_SECS", "5"),
         ("PULSEBOARD_SWEEP_INTERVAL_SECS", "1"),
@@ -109,10 +138,13 @@ async fn a_worker_stopped_with_sigterm_exits_cleanly_and_its_jobs_run_once_elsew
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_run_loses_nothing_and_processes_nothing_twice() {
-    let (url, store) = postgres().await;
-    let queue = redis_queue().await;
-    let name = queue.name().to_owned();
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture {
+        url,
+        store,
+        queue,
+        name,
+        dir,
+    } = Fixture::new().await;
     let settings = [
         ("PULSEBOARD_LEASE_SECS", "5"),
         ("PULSEBOARD_SWEEP_INTERVAL_SECS", "1"),
@@ -172,10 +204,13 @@ async fn a_worker_killed_mid_run_loses_nothing_and_processes_nothing_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_one_queue_and_finish_each_event_once() {
-    let (url, store) = postgres().await;
-    let queue = redis_queue().await;
-    let name = queue.name().to_owned();
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture {
+        url,
+        store,
+        queue,
+        name,
+        dir,
+    } = Fixture::new().await;
     let settings = [("PULSEBOARD_LEASE_SECS", "3600")];
     let logs = [dir.path().join("a.log"), dir.path().join("b.log")];
     let mut workers: Vec<_> = logs
