@@ -236,7 +236,7 @@ impl EventStore for PostgresStore {
     async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64> {
         // One statement, so atomic without BEGIN/COMMIT round trips.
         let result = sqlx::query(
-            "UPDATE events e SET status = o.status, properties = o.properties::jsonb, \
+            "UPDATE events e SET status = o.status, properties = o.properties::json, \
                     processing_error = o.error, processed_at = o.processed_at, \
                     updated_at = o.decided_at, attempts = e.attempts + 1 \
              FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \

@@ -2,10 +2,10 @@
 
 use std::borrow::Cow;
 
-use pulseboard_store::{PostgresStore, test_support::fresh_postgres_url};
+use pulseboard_store::{EventId, PostgresStore, test_support::fresh_postgres_url};
 
 #[tokio::test]
-async fn upgrading_from_the_first_schema_keeps_task_lookups_and_operations_views() {
+async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and_properties() {
     let url = fresh_postgres_url().await;
     let store = PostgresStore::connect(&url, 2).await.unwrap();
     let mut first_only = sqlx::migrate!("./migrations/postgres");
@@ -17,7 +17,8 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups_and_operations_views
                              created_at, updated_at) \
          SELECT 1, 'task-' || (n % 2), 'e' || n, 't', '{}', 'enqueued', now(), now() \
          FROM generate_series(1, 5) AS n; \
-         UPDATE events SET status = 'processed', updated_at = now() - interval '2 minutes' \
+         UPDATE events SET status = 'processed', updated_at = now() - interval '2 minutes', \
+                           properties = '{\"original\": {\"n\": 1}, \"amount\": 2.5}' \
          WHERE id = 2; \
          UPDATE events SET status = 'failed', processing_error = 'Processing error: x', \
                            updated_at = now() - interval '2 minutes' \
@@ -63,6 +64,15 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups_and_operations_views
         (1, 1),
         "finished counts are carried over"
     );
+    let processed = store.get_event(EventId(2), None).await.unwrap().unwrap();
+    let properties: serde_json::Value =
+        serde_json::from_str(processed.properties_json.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        properties,
+        serde_json::json!({"original": {"n": 1}, "amount": 2.5}),
+        "properties written as jsonb read back the same from json"
+    );
+
     let stale = store
         .requeue_stale(std::time::Duration::ZERO, 10)
         .await
