@@ -5,7 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pulseboard_core::EventStatus;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::QueryBuilder;
+use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 
 use crate::error::is_unique_violation;
 use crate::rows::{EventRow, UnfinishedRow, UserRow, ids, into_events};
@@ -196,25 +197,31 @@ impl EventStore for PostgresStore {
         owner: UserId,
         filter: &EventFilter,
     ) -> StoreResult<Vec<StoredEvent>> {
-        let sql = select_events!(
-            "WHERE user_id = $1 \
-               AND ($2::text IS NULL OR status = $2) \
-               AND ($3::text IS NULL OR event_name = $3) \
-               AND ($4::timestamptz IS NULL OR created_at >= $4) \
-               AND ($5::timestamptz IS NULL OR created_at < $5) \
-               AND ($6::bigint IS NULL OR id < $6) \
-             ORDER BY id DESC LIMIT $7"
-        );
-        let rows: Vec<EventRow> = sqlx::query_as(sql)
-            .bind(owner.0)
-            .bind(filter.status.map(EventStatus::as_str))
-            .bind(filter.event_name.as_deref())
-            .bind(filter.created_from)
-            .bind(filter.created_until)
-            .bind(filter.before_id.map(|id| id.0))
-            .bind(i64::from(filter.limit))
-            .fetch_all(&self.pool)
-            .await?;
+        // Only the filters given go into the SQL: `$n IS NULL OR …` would hide each condition
+        // from the planner, and the failures index and the BRIN index on `created_at` would go
+        // unused. The status is written as a literal (one of the fixed status names), so even a
+        // generic plan can match the failures index's predicate.
+        let mut query = QueryBuilder::<Postgres>::new(select_events!("WHERE user_id = "));
+        query.push_bind(owner.0);
+        if let Some(status) = filter.status {
+            query.push(format_args!(" AND status = '{}'", status.as_str()));
+        }
+        if let Some(name) = filter.event_name.as_deref() {
+            query.push(" AND event_name = ").push_bind(name);
+        }
+        if let Some(from) = filter.created_from {
+            query.push(" AND created_at >= ").push_bind(from);
+        }
+        if let Some(until) = filter.created_until {
+            query.push(" AND created_at < ").push_bind(until);
+        }
+        if let Some(before) = filter.before_id {
+            query.push(" AND id < ").push_bind(before.0);
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        let rows: Vec<EventRow> = query.build_query_as().fetch_all(&self.pool).await?;
         into_events(rows)
     }
 

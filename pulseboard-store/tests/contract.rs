@@ -236,6 +236,40 @@ async fn listing_filters_and_pages_newest_first(store: Arc<dyn EventStore>) {
         ..Default::default()
     };
     assert_eq!(store.list_events(owner.id, &past).await.unwrap().len(), 5);
+
+    let failing = [ids[1], ids[4]];
+    store
+        .record_retry(&failing, "Processing error: x")
+        .await
+        .unwrap();
+    store
+        .mark_failed(&failing, "Processing error: x")
+        .await
+        .unwrap();
+    let failed = EventFilter {
+        status: Some(EventStatus::Failed),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store.list_events(owner.id, &failed).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[1]]
+    );
+    let every_filter = EventFilter {
+        status: Some(EventStatus::Failed),
+        event_name: Some("click".into()),
+        created_from: Some(Utc::now() - chrono::Duration::hours(1)),
+        created_until: Some(Utc::now() + chrono::Duration::hours(1)),
+        before_id: Some(ids[4]),
+        limit: 10,
+    };
+    let listed = store.list_events(owner.id, &every_filter).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[1]],
+        "all filters at once"
+    );
 }
 
 async fn every_status_round_trips(store: Arc<dyn EventStore>) {
