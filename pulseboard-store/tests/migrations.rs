@@ -56,6 +56,20 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and
     );
     let failures = store.recent_failures(10).await.unwrap();
     assert_eq!(failures.iter().map(|e| e.id.0).collect::<Vec<_>>(), [4]);
+    let failed_filter = pulseboard_store::EventFilter {
+        status: Some(pulseboard_core::EventStatus::Failed),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store
+        .list_events(pulseboard_store::UserId(1), &failed_filter)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|e| e.id.0).collect::<Vec<_>>(),
+        [4],
+        "an owner's earlier failures are listed after the upgrade"
+    );
     let finished = store.activity_per_minute(since).await.unwrap();
     let processed: i64 = finished.iter().map(|minute| minute.processed).sum();
     let failed: i64 = finished.iter().map(|minute| minute.failed).sum();
