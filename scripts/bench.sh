@@ -10,6 +10,7 @@
 # events; each waits until every accepted event is final. It prints one line per mode:
 #   RESULT mode=… single_eps=… p50_ms=… p99_ms=… batch_eps=… e2e_eps=… server_rss_mb=… worker_rss_mb=…
 #          single_cpu_us=… batch_cpu_us=…
+# and, before and after the runs, a SPEED line: a fixed Python loop's time, the machine's speed.
 # (e2e_eps is the batch phase's end-to-end rate: insert + process + update of every event;
 # *_cpu_us is each process's CPU time over the phase, load and drain, per accepted event:
 # pg/server/worker/redis/loadgen, where the time goes; the server's share includes the
@@ -121,7 +122,17 @@ log "building release binaries"
 cargo build --release -q -p pulseboard-server -p pulseboard-worker
 cargo build --release -q -p pulseboard --example loadgen
 start_services
+# The VM's speed drifts by tens of percent from hour to hour: a fixed CPU-bound loop, timed before
+# and after the runs, says how fast the machine was (BENCHMARKS.md quotes it with each set).
+speed_reference() {
+  python3 -c 'import time; t = time.perf_counter(); s = 0
+for i in range(10_000_000): s += i
+print("%.2f" % (time.perf_counter() - t))'
+}
+
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+echo "SPEED before: python 10M-step loop $(speed_reference) s"
 for run in $(seq 1 "$RUNS"); do
   for mode in $MODES; do run_mode "$mode" "$run"; done
 done
+echo "SPEED after: python 10M-step loop $(speed_reference) s"
