@@ -2,7 +2,10 @@
 
 use std::borrow::Cow;
 
-use pulseboard_store::{EventId, PostgresStore, test_support::fresh_postgres_url};
+use pulseboard_core::EventStatus;
+use pulseboard_store::{
+    EventFilter, EventId, PostgresStore, UserId, test_support::fresh_postgres_url,
+};
 
 #[tokio::test]
 async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and_properties() {
@@ -56,15 +59,12 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and
     );
     let failures = store.recent_failures(10).await.unwrap();
     assert_eq!(failures.iter().map(|e| e.id.0).collect::<Vec<_>>(), [4]);
-    let failed_filter = pulseboard_store::EventFilter {
-        status: Some(pulseboard_core::EventStatus::Failed),
+    let failed_filter = EventFilter {
+        status: Some(EventStatus::Failed),
         limit: 10,
         ..Default::default()
     };
-    let listed = store
-        .list_events(pulseboard_store::UserId(1), &failed_filter)
-        .await
-        .unwrap();
+    let listed = store.list_events(UserId(1), &failed_filter).await.unwrap();
     assert_eq!(
         listed.iter().map(|e| e.id.0).collect::<Vec<_>>(),
         [4],

@@ -58,6 +58,15 @@ impl Fixture {
     }
 }
 
+/// Submits `EVENTS` events with `payload`, `EVENTS_PER_JOB` to a job.
+async fn submit_all(
+    store: &dyn pulseboard_store::EventStore,
+    queue: &pulseboard_worker::RedisQueue,
+    payload: &str,
+) {
+    submit(store, queue, EVENTS, EVENTS_PER_JOB, payload).await;
+}
+
 /// All `EVENTS` are processed, each by exactly one counted attempt.
 async fn assert_all_processed_by_one_attempt(url: &str, store: &dyn pulseboard_store::EventStore) {
     assert_eq!(
@@ -106,14 +115,7 @@ async fn a_worker_stopped_with_sigterm_exits_cleanly_and_its_jobs_run_once_elsew
         ("PULSEBOARD_LEASE_SECS", "5"),
         ("PULSEBOARD_SWEEP_INTERVAL_SECS", "1"),
     ];
-    submit(
-        store.as_ref(),
-        &queue,
-        EVENTS,
-        EVENTS_PER_JOB,
-        r#"{"page": "/t"}"#,
-    )
-    .await;
+    submit_all(store.as_ref(), &queue, r#"{"page": "/t"}"#).await;
 
     let mut first = spawn_worker(&url, &name, &dir.path().join("first.log"), &settings);
     wait_processed(store.as_ref(), (EVENTS / 5) as i64).await;
@@ -150,14 +152,7 @@ async fn a_worker_killed_mid_run_loses_nothing_and_processes_nothing_twice() {
         ("PULSEBOARD_SWEEP_INTERVAL_SECS", "1"),
         ("PULSEBOARD_RETRY_BASE_MS", "100"),
     ];
-    submit(
-        store.as_ref(),
-        &queue,
-        EVENTS,
-        EVENTS_PER_JOB,
-        r#"{"page": "/x", "duration": 3}"#,
-    )
-    .await;
+    submit_all(store.as_ref(), &queue, r#"{"page": "/x", "duration": 3}"#).await;
 
     let first_log = dir.path().join("first.log");
     let mut first = spawn_worker(&url, &name, &first_log, &settings);
@@ -218,14 +213,7 @@ async fn two_workers_share_one_queue_and_finish_each_event_once() {
         .map(|log| spawn_worker(&url, &name, log, &settings))
         .collect();
     let started = Instant::now();
-    submit(
-        store.as_ref(),
-        &queue,
-        EVENTS,
-        EVENTS_PER_JOB,
-        r#"{"page": "/y"}"#,
-    )
-    .await;
+    submit_all(store.as_ref(), &queue, r#"{"page": "/y"}"#).await;
     let elapsed = wait_all_final(store.as_ref(), EVENTS as i64, Duration::from_secs(300)).await;
     eprintln!(
         "two workers: {EVENTS} events in {:?} (final {elapsed:?} after the last submit)",
