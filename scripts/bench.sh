@@ -5,6 +5,7 @@
 #   scripts/bench.sh            # production mode then embedded mode, one run each
 #   RUNS=3 scripts/bench.sh     # three runs per mode (BENCHMARKS.md quotes the medians)
 #   DURATION=20 CONCURRENCY=64 BATCH_CONCURRENCY=16 MODES=embedded scripts/bench.sh
+#   MODES=ceiling scripts/bench.sh   # what the HTTP exchange alone allows on this machine (below)
 #
 # Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then batch POSTs of 100
 # events; each waits until every accepted event is final. It prints one line per mode:
@@ -16,6 +17,15 @@
 # pg/server/worker/redis/loadgen, where the time goes; the server's share includes the
 # phase's 8 registrations and 8 logins: 16 argon2 hashes, ≈ 0.4 s of CPU in all).
 # SERVER_BIN_DIR=dir and LOADGEN=path run other builds, for A/B comparisons.
+#
+# The ceiling mode measures the HTTP exchange without the load generator's costs: wrk (two
+# threads, CONCURRENCY connections, DURATION s; installed with apt-get when missing) against the
+# production server, three ways: valid single-event POSTs (202, stored and queued), the same
+# POST with an empty event_name (422, answered before any I/O: HTTP, JWT, JSON parsing and
+# validation only), and GET /health. It prints
+#   CEILING run=… valid_rps=… rejected_rps=… health_rps=… valid_server_us=… rejected_server_us=…
+#           valid_idle_pct=… rejected_idle_pct=…
+# (*_server_us: the server's CPU per request; *_idle_pct: the machine's idle CPU meanwhile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER_BIN_DIR=${SERVER_BIN_DIR:-./target/release} LOADGEN=${LOADGEN:-./target/release/examples/loadgen}
@@ -84,25 +94,41 @@ loadgen() {
 
 field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("%.1f" % v if isinstance(v,(int,float)) else v)' "$1" "$2"; }
 
-run_mode() {  # run_mode production|embedded RUN
-  local mode=$1 port base server worker="" env=()
-  port=$(free_port) base="http://127.0.0.1:$port"
+# start_processes production|embedded RUN NAME: a fresh database (production) and the release
+# server (and worker) on a free port. Sets BASE, SERVER, WORKER ("" in embedded mode) and DB.
+start_processes() {
+  local mode=$1 port env=()
+  port=$(free_port) BASE="http://127.0.0.1:$port" WORKER="" DB=""
   env=(PULSEBOARD_BIND="127.0.0.1:$port" RUST_LOG=warn PULSEBOARD_MAX_BACKLOG_EVENTS=10000000)
   if [[ $mode == production ]]; then
-    local db="pulseboard_bench_$2_$$"
-    psql "$PULSEBOARD_TEST_DATABASE_URL" -qc "CREATE DATABASE $db" >/dev/null
-    env+=(DATABASE_URL="${PULSEBOARD_TEST_DATABASE_URL%/*}/$db" REDIS_URL="$PULSEBOARD_TEST_REDIS_URL"
-          PULSEBOARD_REDIS_QUEUE="bench_$2_$$" PULSEBOARD_JWT_SECRET=bench-secret-0123456789-0123456789-0123)
+    DB="pulseboard_$3_$2_$$"
+    psql "$PULSEBOARD_TEST_DATABASE_URL" -qc "CREATE DATABASE $DB" >/dev/null
+    env+=(DATABASE_URL="${PULSEBOARD_TEST_DATABASE_URL%/*}/$DB" REDIS_URL="$PULSEBOARD_TEST_REDIS_URL"
+          PULSEBOARD_REDIS_QUEUE="$3_$2_$$" PULSEBOARD_JWT_SECRET=bench-secret-0123456789-0123456789-0123)
   else
     env+=(PULSEBOARD_DATA_DIR="$WORK/data-$2")
   fi
-  env "${env[@]}" "$SERVER_BIN_DIR/pulseboard-server" > "$WORK/server-$mode-$2.log" 2>&1 &
-  server=$!; PIDS+=("$server")
+  env "${env[@]}" "$SERVER_BIN_DIR/pulseboard-server" > "$WORK/server-$3-$mode-$2.log" 2>&1 &
+  SERVER=$!; PIDS+=("$SERVER")
   if [[ $mode == production ]]; then
-    env "${env[@]}" "$SERVER_BIN_DIR/pulseboard-worker" > "$WORK/worker-$mode-$2.log" 2>&1 &
-    worker=$!; PIDS+=("$worker")
+    env "${env[@]}" "$SERVER_BIN_DIR/pulseboard-worker" > "$WORK/worker-$3-$mode-$2.log" 2>&1 &
+    WORKER=$!; PIDS+=("$WORKER")
   fi
-  wait_http "$base"
+  wait_http "$BASE"
+}
+
+# Stops what start_processes started. The database is dropped at once: autovacuum cleaning a
+# finished run's rows would load the next run.
+stop_processes() {
+  kill "$SERVER" ${WORKER:+"$WORKER"} 2>/dev/null || true
+  wait "$SERVER" ${WORKER:+"$WORKER"} 2>/dev/null || true
+  if [[ -n $DB ]]; then psql "$PULSEBOARD_TEST_DATABASE_URL" -qc "DROP DATABASE $DB WITH (FORCE)"; fi
+}
+
+run_mode() {  # run_mode production|embedded RUN
+  local mode=$1 base server worker
+  start_processes "$mode" "$2" bench
+  base=$BASE server=$SERVER worker=$WORKER
   local single batch single_cpu batch_cpu
   { read -r single; read -r single_cpu; } < <(phase single "$CONCURRENCY" "$base" "$server" "$worker")
   { read -r batch; read -r batch_cpu; } < <(phase batch "$BATCH_CONCURRENCY" "$base" "$server" "$worker")
@@ -112,10 +138,56 @@ run_mode() {  # run_mode production|embedded RUN
        "e2e_eps=$(field "$batch" e2e_events_per_s) errors=$(field "$single" errors)/$(field "$batch" errors)" \
        "server_rss_mb=$(peak_rss_mb "$server") worker_rss_mb=$( [[ -n $worker ]] && peak_rss_mb "$worker" || echo in-server)" \
        "single_cpu_us=$single_cpu batch_cpu_us=$batch_cpu"
-  kill "$server" ${worker:+"$worker"} 2>/dev/null || true
-  wait "$server" ${worker:+"$worker"} 2>/dev/null || true
-  # Dropped at once: autovacuum cleaning a finished run's rows would load the next run.
-  if [[ $mode == production ]]; then psql "$PULSEBOARD_TEST_DATABASE_URL" -qc "DROP DATABASE $db WITH (FORCE)"; fi
+  stop_processes
+}
+
+ensure_wrk() {
+  command -v wrk >/dev/null && return
+  [[ $EUID -eq 0 ]] || { log "wrk is missing and this is not root; install it: sudo apt-get install wrk"; exit 1; }
+  log "installing wrk via apt-get (missing on this machine)"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
+}
+
+# Idle and total CPU ticks of the whole machine so far.
+machine_ticks() { awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+
+# wrk_rps URL SERVER_PID [BODY] → "requests/s server-CPU-µs-per-request idle-%"; a POST when BODY
+# is set.
+wrk_rps() {
+  local script="$WORK/wrk.lua" before machine_before out rps
+  if [[ -n ${3:-} ]]; then
+    printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer %s"\nwrk.body = [[%s]]\n' "$TOKEN" "$3" > "$script"
+  else
+    : > "$script"
+  fi
+  before=$(ticks "$2") machine_before=$(machine_ticks)
+  out=$(wrk -t2 -c"$CONCURRENCY" -d"${DURATION}s" -s "$script" "$1")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  python3 -c '
+import sys
+rps, ticks, secs, idle0, total0, idle1, total1 = map(float, sys.argv[1:])
+print("%.0f %.1f %.0f" % (rps, ticks * 10000 / (rps * secs), 100 * (idle1 - idle0) / (total1 - total0)))' \
+    "$rps" "$(($(ticks "$2") - before))" "$DURATION" $machine_before $(machine_ticks)
+}
+
+run_ceiling() {  # run_ceiling RUN
+  ensure_wrk
+  local base valid rejected health valid_us rejected_us valid_idle rejected_idle
+  start_processes production "$1" ceiling
+  base=$BASE
+  local credentials='{"email":"ceiling@example.com","password":"CeilingPass123!"}'
+  curl -fs -XPOST "$base/api/auth/register" -H 'content-type: application/json' -d "$credentials" >/dev/null
+  TOKEN=$(curl -fs -XPOST "$base/api/auth/login" -H 'content-type: application/json' -d "$credentials" |
+          python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+  local event='"event_type":"page_view","source":"web","session_id":"s-1","payload":{"user_id":"u-1","page":"/home"}'
+  read -r valid valid_us valid_idle < <(wrk_rps "$base/api/v1/events" "$SERVER" "{\"event_name\":\"page_view\",$event}")
+  read -r rejected rejected_us rejected_idle < <(wrk_rps "$base/api/v1/events" "$SERVER" "{\"event_name\":\"\",$event}")
+  read -r health _ _ < <(wrk_rps "$base/health" "$SERVER")
+  echo "CEILING run=$1 valid_rps=$valid rejected_rps=$rejected health_rps=$health" \
+       "valid_server_us=$valid_us rejected_server_us=$rejected_us" \
+       "valid_idle_pct=$valid_idle rejected_idle_pct=$rejected_idle"
+  stop_processes
 }
 
 log "building release binaries"
@@ -133,6 +205,8 @@ print("%.2f" % (time.perf_counter() - t))'
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 echo "SPEED before: python 10M-step loop $(speed_reference) s"
 for run in $(seq 1 "$RUNS"); do
-  for mode in $MODES; do run_mode "$mode" "$run"; done
+  for mode in $MODES; do
+    if [[ $mode == ceiling ]]; then run_ceiling "$run"; else run_mode "$mode" "$run"; fi
+  done
 done
 echo "SPEED after: python 10M-step loop $(speed_reference) s"
