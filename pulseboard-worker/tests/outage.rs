@@ -79,8 +79,9 @@ async fn a_restart_within_the_backoff_window_ends_processed() {
         )
         .await
         .unwrap();
-    // A pooled connection waits up to 5 s (the acquire timeout) before an attempt fails, so an
-    // outage of 6.5 s costs one failed attempt and then succeeds inside the backoff window.
+    // An attempt fails at once on a pooled connection the outage cut, or after up to 5 s (the
+    // acquire timeout) while no new connection opens. So an outage of 6.5 s costs one or two
+    // failed attempts, and a later one succeeds inside the backoff window (1 + 2 + 4 s).
     tokio::time::sleep(Duration::from_millis(6_500)).await;
     outage.end();
     eprintln!("database was down for {:?}", down_since.elapsed());
