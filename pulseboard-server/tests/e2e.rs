@@ -170,17 +170,7 @@ async fn sigterm_under_load_exits_cleanly_and_every_accepted_event_is_processed(
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let pid = server.child.id().expect("the server runs").to_string();
-    let kill = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(kill.success(), "kill -TERM {pid}");
-    let exit = tokio::time::timeout(Duration::from_secs(30), server.child.wait())
-        .await
-        .expect("the server exits within 30 s of SIGTERM")
-        .unwrap();
+    let exit = pulseboard_store::test_support::terminate(&mut server.child).await;
     assert!(exit.success(), "exit status {exit}:\n{}", server.log_text());
     let mut accepted = BTreeSet::new();
     for submitter in submitters {

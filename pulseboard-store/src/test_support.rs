@@ -134,3 +134,18 @@ fn start_postgres() {
         .expect("bash runs");
     assert!(status.success(), "could not start PostgreSQL again");
 }
+
+/// Sends SIGTERM to `child` and waits up to 30 s for it to exit; returns how it exited.
+pub async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("the process runs").to_string();
+    let kill = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(kill.success(), "kill -TERM {pid}");
+    tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("the process exits within 30 s of SIGTERM")
+        .unwrap()
+}
