@@ -47,13 +47,31 @@ pub enum FieldError {
         /// The limit, in characters.
         max_chars: usize,
     },
+    /// A text field holds U+0000, which PostgreSQL `text` cannot store. Refused in every mode
+    /// alike, so an event accepted by the embedded default is also storable in production.
+    #[error("{field} must not contain the NUL character (U+0000)")]
+    ContainsNul {
+        /// The field's name in the request body.
+        field: &'static str,
+    },
+    /// The payload holds a `\uD800`–`\uDFFF` escape outside a surrogate pair. Such text is not
+    /// Unicode: strict JSON readers (serde_json, jq) refuse it, so it is never stored.
+    #[error("{field} contains a lone UTF-16 surrogate escape")]
+    LoneSurrogate {
+        /// The field's name in the request body.
+        field: &'static str,
+    },
 }
 
 impl FieldError {
     /// The request-body field this error is about.
     pub fn field(&self) -> &'static str {
         match self {
-            Self::Missing { field } | Self::Empty { field } | Self::TooLong { field, .. } => field,
+            Self::Missing { field }
+            | Self::Empty { field }
+            | Self::TooLong { field, .. }
+            | Self::ContainsNul { field }
+            | Self::LoneSurrogate { field } => field,
         }
     }
 }
@@ -94,7 +112,7 @@ impl NewEvent {
             event_type: required("event_type", raw.event_type, MAX_EVENT_TYPE_CHARS)?,
             source: optional("source", raw.source, MAX_SOURCE_CHARS)?,
             session_id: optional("session_id", raw.session_id, MAX_SESSION_ID_CHARS)?,
-            payload_json: raw.payload_json.unwrap_or("{}").to_owned(),
+            payload_json: payload("payload", raw.payload_json)?,
         })
     }
 
@@ -151,5 +169,52 @@ fn within_limit(field: &'static str, value: &str, max_chars: usize) -> Result<St
     if value.chars().count() > max_chars {
         return Err(FieldError::TooLong { field, max_chars });
     }
+    if value.contains('\0') {
+        return Err(FieldError::ContainsNul { field });
+    }
     Ok(value.to_owned())
+}
+
+/// The payload text, `{}` when absent. `\u0000` inside it stays: it is valid JSON text, and the
+/// worker reports it as not JSON-safe, as the original service did.
+fn payload(field: &'static str, json: Option<&str>) -> Result<String, FieldError> {
+    let json = json.unwrap_or("{}");
+    if has_lone_surrogate_escape(json) {
+        return Err(FieldError::LoneSurrogate { field });
+    }
+    Ok(json.to_owned())
+}
+
+/// Whether JSON text holds a `\uXXXX` surrogate escape that is not part of a high–low pair.
+///
+/// `json` must be syntactically valid JSON (the server's parser checked it): backslashes then
+/// occur only inside strings, each starting one escape, so a plain scan finds every escape.
+fn has_lone_surrogate_escape(json: &str) -> bool {
+    let bytes = json.as_bytes();
+    let mut at = 0;
+    while let Some(offset) = bytes[at..].iter().position(|&b| b == b'\\') {
+        let escape = at + offset;
+        match unicode_escape(bytes, escape) {
+            Some(0xD800..=0xDBFF) => {
+                match unicode_escape(bytes, escape + 6) {
+                    Some(0xDC00..=0xDFFF) => at = escape + 12,
+                    _ => return true,
+                }
+            }
+            Some(0xDC00..=0xDFFF) => return true,
+            Some(_) => at = escape + 6,
+            None => at = escape + 2,
+        }
+    }
+    false
+}
+
+/// The code unit of a `\uXXXX` escape starting at `at`, if one starts there.
+fn unicode_escape(bytes: &[u8], at: usize) -> Option<u16> {
+    let escape = bytes.get(at..at + 6)?;
+    if escape[0] != b'\\' || escape[1] != b'u' {
+        return None;
+    }
+    let hex = std::str::from_utf8(&escape[2..]).ok()?;
+    u16::from_str_radix(hex, 16).ok()
 }

@@ -362,3 +362,59 @@ fn new_event_names_the_offending_field() {
     .unwrap();
     assert_eq!((ok.source(), ok.payload_json()), (None, "[1]"));
 }
+
+#[test]
+fn new_event_refuses_nul_in_every_text_field_naming_it() {
+    let base = RawEventFields {
+        event_name: Some("n"),
+        event_type: Some("t"),
+        ..Default::default()
+    };
+    let poisoned = "a\0b";
+    let cases: [(&str, RawEventFields<'_>); 4] = [
+        ("event_name", RawEventFields { event_name: Some(poisoned), ..base }),
+        ("event_type", RawEventFields { event_type: Some(poisoned), ..base }),
+        ("source", RawEventFields { source: Some(poisoned), ..base }),
+        ("session_id", RawEventFields { session_id: Some(poisoned), ..base }),
+    ];
+    for (field, raw) in cases {
+        assert_eq!(
+            NewEvent::parse(raw).unwrap_err(),
+            FieldError::ContainsNul { field }
+        );
+    }
+}
+
+#[test]
+fn new_event_refuses_lone_surrogate_escapes_and_keeps_pairs_and_nul_escapes() {
+    let base = RawEventFields {
+        event_name: Some("n"),
+        event_type: Some("t"),
+        ..Default::default()
+    };
+    let with_payload = |json| NewEvent::parse(RawEventFields { payload_json: Some(json), ..base });
+    for lone in [
+        r#"{"a":"\ud800"}"#,
+        r#"{"a":"\uDBFFx"}"#,
+        r#"{"a":"\udc00"}"#,
+        r#"{"\ud800":1}"#,
+        r#"{"a":"\ud800\u0041"}"#,
+        r#"{"a":"\ud800\ud800"}"#,
+        r#"["\\\ud800"]"#,
+    ] {
+        assert_eq!(
+            with_payload(lone).unwrap_err(),
+            FieldError::LoneSurrogate { field: "payload" },
+            "{lone}"
+        );
+    }
+    for fine in [
+        r#"{"a":"\ud83d\ude00"}"#,
+        r#"{"a":"\\ud800"}"#,
+        r#"{"a":"\u0000"}"#,
+        r#"{"a":"\\\\ud800", "b": "\u00e9"}"#,
+        r#"{"emoji":"😀"}"#,
+    ] {
+        assert_eq!(with_payload(fine).unwrap().payload_json(), fine);
+    }
+}

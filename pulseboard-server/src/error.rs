@@ -81,6 +81,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %error, "store unavailable");
                 Self::Unavailable("The event store is temporarily unavailable; retry later")
             }
+            StoreError::ResourceExhausted(_) => {
+                tracing::error!(error = %error, "store out of resources");
+                Self::Unavailable("The event store is out of resources (e.g. disk space); retry later")
+            }
             StoreError::InvalidData(_) | StoreError::Database(_) => {
                 tracing::error!(error = %error, "store error");
                 Self::Internal

@@ -196,7 +196,11 @@ async fn events_are_accepted_after_the_commit_even_when_the_queue_push_fails() {
         "left for the recovery sweep"
     );
     assert_eq!(
-        store.requeue_stale(Duration::ZERO, 10).await.unwrap(),
+        store
+            .requeue_stale(chrono::Utc::now(), None, 10)
+            .await
+            .unwrap()
+            .ids,
         accepted.event_ids,
         "the sweep finds it"
     );

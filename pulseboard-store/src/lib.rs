@@ -14,17 +14,16 @@ pub mod test_support;
 mod types;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use error::{StoreError, StoreResult};
+pub use error::{FaultKind, StoreError, StoreResult};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    EventFilter, EventId, EventOutcome, EventToInsert, MinuteActivity, NewUser, StatusCount,
-    StoredEvent, UnfinishedEvent, User, UserId,
+    EventFilter, EventId, EventOutcome, EventToInsert, MinuteActivity, NewUser, StaleEvents,
+    StatusCount, StoredEvent, SweepCursor, UnfinishedEvent, User, UserId,
 };
 
 /// Everything the API, the worker, the recovery sweep and the dashboard ask of storage.
@@ -82,9 +81,16 @@ pub trait EventStore: Send + Sync + 'static {
     /// Marks retrying events `failed` with the outage's message. Returns how many changed.
     async fn mark_failed(&self, ids: &[EventId], error: &str) -> StoreResult<u64>;
 
-    /// Finds up to `limit` unfinished events unchanged for `idle_for`, touches them (so the next
-    /// sweep skips them for another `idle_for`) and returns their ids, oldest first.
-    async fn requeue_stale(&self, idle_for: Duration, limit: u32) -> StoreResult<Vec<EventId>>;
+    /// Takes up to `limit` unfinished events last changed before `cutoff` and after `after` in
+    /// (last change, id) order, and touches them (`updated_at` = now, so later sweeps skip them
+    /// for a lease). A sweep keeps one `cutoff` and passes each round's cursor to the next, so
+    /// it takes every stale event exactly once and never rescans what it already took.
+    async fn requeue_stale(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<SweepCursor>,
+        limit: u32,
+    ) -> StoreResult<StaleEvents>;
 
     /// Events not yet in a final status: the backlog.
     async fn count_unfinished(&self) -> StoreResult<i64>;

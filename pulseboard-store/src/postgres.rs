@@ -12,7 +12,8 @@ use crate::error::is_unique_violation;
 use crate::rows::{EventRow, UnfinishedRow, UserRow, ids, into_events};
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity, NewUser,
-    StatusCount, StoreError, StoreResult, StoredEvent, UnfinishedEvent, User, UserId,
+    StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor, UnfinishedEvent,
+    User, UserId,
     attempt_sources, final_statuses, merge_activity, sources_of, status_names, unfinished_sql_list,
 };
 
@@ -289,24 +290,36 @@ impl EventStore for PostgresStore {
             .await
     }
 
-    async fn requeue_stale(&self, idle_for: Duration, limit: u32) -> StoreResult<Vec<EventId>> {
-        let now = Utc::now();
-        let cutoff = now - chrono::Duration::from_std(idle_for).unwrap_or(chrono::Duration::MAX);
+    async fn requeue_stale(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<SweepCursor>,
+        limit: u32,
+    ) -> StoreResult<StaleEvents> {
+        // The cursor is an index bound (`updated_at >= …`), so a round starts where the last
+        // one ended instead of stepping over the index entries the sweep already touched.
         // SKIP LOCKED lets several workers sweep at once without taking the same events.
-        let mut stale: Vec<i64> = sqlx::query_scalar(concat!(
-            "UPDATE events SET updated_at = $1 WHERE id IN ( \
-                 SELECT id FROM events WHERE status IN ",
+        let (from, after_id) = after.map_or((None, 0), |c| (Some(c.updated_at), c.id.0));
+        let picked: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(concat!(
+            "WITH picked AS ( \
+                 SELECT id, updated_at FROM events WHERE status IN ",
             unfinished_sql_list!(),
-            " AND updated_at < $2 ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING id"
+            "      AND updated_at < $1 \
+                   AND updated_at >= coalesce($2, '-infinity') \
+                   AND (updated_at, id) > (coalesce($2, '-infinity'), $3) \
+                 ORDER BY updated_at, id LIMIT $4 FOR UPDATE SKIP LOCKED), \
+             touched AS ( \
+                 UPDATE events e SET updated_at = $5 FROM picked WHERE e.id = picked.id) \
+             SELECT id, updated_at FROM picked"
         ))
-        .bind(now)
         .bind(cutoff)
+        .bind(from)
+        .bind(after_id)
         .bind(i64::from(limit))
+        .bind(Utc::now())
         .fetch_all(&self.pool)
         .await?;
-        stale.sort_unstable();
-        Ok(stale.into_iter().map(EventId).collect())
+        Ok(crate::rows::stale_events(picked))
     }
 
     async fn count_unfinished(&self) -> StoreResult<i64> {

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use pulseboard_core::EventStatus;
 
-use crate::{EventId, StoreError, StoreResult, StoredEvent, UnfinishedEvent, User, UserId};
+use crate::{
+    EventId, StaleEvents, StoreError, StoreResult, StoredEvent, SweepCursor, UnfinishedEvent, User,
+    UserId,
+};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -116,4 +119,15 @@ pub(crate) fn status_counts(rows: Vec<(String, i64)>) -> StoreResult<Vec<crate::
             })
         })
         .collect()
+}
+
+/// A sweep round from the (id, previous `updated_at`) pairs it took, in sweep order.
+pub(crate) fn stale_events(picked: Vec<(i64, DateTime<Utc>)>) -> StaleEvents {
+    let cursor = picked.last().map(|&(id, updated_at)| SweepCursor {
+        updated_at,
+        id: EventId(id),
+    });
+    let mut ids: Vec<EventId> = picked.into_iter().map(|(id, _)| EventId(id)).collect();
+    ids.sort_unstable();
+    StaleEvents { ids, cursor }
 }

@@ -10,17 +10,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pulseboard_core::{EventStatus, format_timestamp};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Sqlite};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::is_unique_violation;
 use crate::rows::{EventRow, UnfinishedRow, UserRow, into_events};
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity, NewUser,
-    StatusCount, StoreError, StoreResult, StoredEvent, UnfinishedEvent, User, UserId,
+    StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor, UnfinishedEvent,
+    User, UserId,
     attempt_sources, final_statuses, merge_activity, sources_of, status_names, unfinished_sql_list,
 };
 
@@ -50,6 +53,48 @@ macro_rules! select_events {
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: Arc<Mutex<()>>,
+}
+
+/// The writer's turn and the connection it writes on.
+///
+/// A connection whose write failed is closed, never returned to the pool. After a failed COMMIT
+/// (a full disk, an I/O error) SQLite may or may not have rolled back by itself; a connection left
+/// inside a transaction would make every later commit on it commit nothing, and hold the write
+/// lock against every other connection. Closing it rolls back whatever is still open.
+struct Writer<'a> {
+    _turn: MutexGuard<'a, ()>,
+    connection: PoolConnection<Sqlite>,
+}
+
+impl Writer<'_> {
+    fn connection(&mut self) -> &mut SqliteConnection {
+        &mut self.connection
+    }
+
+    /// Passes `result` on. On an error it first rolls back whatever may still be open, so the
+    /// next writer finds the write lock free, and has the connection closed instead of pooled
+    /// (see [`Writer`]). The ROLLBACK's own error is expected (SQLite may have rolled back
+    /// already, or there was no transaction) and says nothing new.
+    async fn finish<T>(&mut self, result: Result<T, sqlx::Error>) -> StoreResult<T> {
+        if result.is_err() {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(self.connection()).await;
+            self.connection.close_on_drop();
+        }
+        Ok(result?)
+    }
+
+    /// Commits the transaction when `result` is a success, and passes on the first error.
+    /// Either way, a connection that failed is closed (see [`Writer`]).
+    async fn commit<T>(mut self, result: Result<T, sqlx::Error>) -> StoreResult<T> {
+        let committed = match result {
+            Ok(value) => sqlx::raw_sql("COMMIT")
+                .execute(self.connection())
+                .await
+                .map(|_| value),
+            Err(error) => Err(error),
+        };
+        self.finish(committed).await
+    }
 }
 
 impl SqliteStore {
@@ -95,6 +140,27 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Waits for the single writer's turn and takes a pooled connection for the write.
+    async fn writer(&self) -> StoreResult<Writer<'_>> {
+        let turn = self.writer.lock().await;
+        let connection = self.pool.acquire().await?;
+        Ok(Writer {
+            _turn: turn,
+            connection,
+        })
+    }
+
+    /// Like [`Self::writer`], inside `BEGIN IMMEDIATE`: the write lock is taken now, so a
+    /// transaction never fails half-way for want of it; end it with [`Writer::commit`].
+    async fn transaction(&self) -> StoreResult<Writer<'_>> {
+        let mut writer = self.writer().await?;
+        let begun = sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(writer.connection())
+            .await;
+        writer.finish(begun).await?;
+        Ok(writer)
+    }
+
     /// Moves unfinished events to `to` with `error`, from `sources`, adding `attempts_added`.
     async fn set_status(
         &self,
@@ -104,7 +170,7 @@ impl SqliteStore {
         sources: Vec<&'static str>,
         attempts_added: i32,
     ) -> StoreResult<u64> {
-        let _writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let result = sqlx::query(
             "UPDATE events SET status = ?1, processing_error = ?2, updated_at = ?3, \
                     attempts = attempts + ?6 \
@@ -117,9 +183,9 @@ impl SqliteStore {
         .bind(json_ids(ids))
         .bind(json_list(&sources))
         .bind(attempts_added)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected())
+        .execute(writer.connection())
+        .await;
+        Ok(writer.finish(result).await?.rows_affected())
     }
 }
 
@@ -135,8 +201,8 @@ impl EventStore for SqliteStore {
     }
 
     async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
-        let _writer = self.writer.lock().await;
-        let row: UserRow = sqlx::query_as(
+        let mut writer = self.writer().await?;
+        let inserted: Result<UserRow, _> = sqlx::query_as(
             "INSERT INTO users (email, password_hash, full_name, created_at) VALUES (?1, ?2, ?3, ?4) \
              RETURNING id, email, password_hash, full_name, created_at",
         )
@@ -144,12 +210,12 @@ impl EventStore for SqliteStore {
         .bind(&user.password_hash)
         .bind(&user.full_name)
         .bind(now_text())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|error| {
-            if is_unique_violation(&error) { StoreError::DuplicateEmail } else { error.into() }
-        })?;
-        Ok(row.into())
+        .fetch_one(writer.connection())
+        .await;
+        match inserted {
+            Err(error) if is_unique_violation(&error) => Err(StoreError::DuplicateEmail),
+            inserted => Ok(writer.finish(inserted).await?.into()),
+        }
     }
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -169,34 +235,9 @@ impl EventStore for SqliteStore {
         events: &[EventToInsert<'_>],
     ) -> StoreResult<Vec<EventId>> {
         let now = now_text();
-        let _writer = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let mut inserted = Vec::with_capacity(events.len());
-        for chunk in events.chunks(INSERT_CHUNK_ROWS) {
-            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
-                 payload, status, created_at, updated_at) ",
-            );
-            insert.push_values(chunk, |mut row, item| {
-                row.push_bind(item.owner.0)
-                    .push_bind(task_id)
-                    .push_bind(item.event.event_name())
-                    .push_bind(item.event.event_type())
-                    .push_bind(item.event.source())
-                    .push_bind(item.event.session_id())
-                    .push_bind(item.event.payload_json())
-                    .push_bind(EventStatus::Enqueued.as_str())
-                    .push_bind(now.as_str())
-                    .push_bind(now.as_str());
-            });
-            insert.push(" RETURNING id");
-            let mut ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
-            // Rowids are assigned in VALUES order; RETURNING order is not guaranteed.
-            ids.sort_unstable();
-            inserted.extend(ids.into_iter().map(EventId));
-        }
-        tx.commit().await?;
-        Ok(inserted)
+        let mut transaction = self.transaction().await?;
+        let inserted = insert_rows(transaction.connection(), task_id, events, &now).await;
+        transaction.commit(inserted).await
     }
 
     async fn get_event(
@@ -275,7 +316,7 @@ impl EventStore for SqliteStore {
             .collect();
         let rows = serde_json::to_string(&rows)
             .map_err(|error| StoreError::InvalidData(format!("outcomes: {error}")))?;
-        let _writer = self.writer.lock().await;
+        let mut writer = self.writer().await?;
         let result = sqlx::query(
             "UPDATE events SET status = o.status, properties = o.properties, \
                     processing_error = o.error, processed_at = o.processed_at, \
@@ -288,9 +329,9 @@ impl EventStore for SqliteStore {
         )
         .bind(rows)
         .bind(json_list(&attempt_sources()))
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected())
+        .execute(writer.connection())
+        .await;
+        Ok(writer.finish(result).await?.rows_affected())
     }
 
     async fn record_retry(&self, ids: &[EventId], error: &str) -> StoreResult<u64> {
@@ -305,24 +346,40 @@ impl EventStore for SqliteStore {
             .await
     }
 
-    async fn requeue_stale(&self, idle_for: Duration, limit: u32) -> StoreResult<Vec<EventId>> {
-        let _writer = self.writer.lock().await;
-        let now = Utc::now();
-        let cutoff = now - chrono::Duration::from_std(idle_for).unwrap_or(chrono::Duration::MAX);
-        let mut stale: Vec<i64> = sqlx::query_scalar(concat!(
-            "UPDATE events SET updated_at = ?1 WHERE id IN ( \
-                 SELECT id FROM events WHERE status IN ",
+    async fn requeue_stale(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<SweepCursor>,
+        limit: u32,
+    ) -> StoreResult<StaleEvents> {
+        let (from, after_id) = after.map_or((String::new(), 0), |c| {
+            (format_timestamp(c.updated_at), c.id.0)
+        });
+        // Only the writer changes rows, and it holds its turn across both statements.
+        let mut writer = self.writer().await?;
+        let picked: Result<Vec<(i64, DateTime<Utc>)>, _> = sqlx::query_as(concat!(
+            "SELECT id, updated_at FROM events WHERE status IN ",
             unfinished_sql_list!(),
-            " AND updated_at < ?2 ORDER BY updated_at LIMIT ?3) \
-             RETURNING id"
+            " AND updated_at < ?1 AND updated_at >= ?2 AND (updated_at, id) > (?2, ?3) \
+             ORDER BY updated_at, id LIMIT ?4"
         ))
-        .bind(format_timestamp(now))
         .bind(format_timestamp(cutoff))
+        .bind(&from)
+        .bind(after_id)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        stale.sort_unstable();
-        Ok(stale.into_iter().map(EventId).collect())
+        .fetch_all(writer.connection())
+        .await;
+        let picked = writer.finish(picked).await?;
+        let ids: Vec<EventId> = picked.iter().map(|&(id, _)| EventId(id)).collect();
+        let touched = sqlx::query(
+            "UPDATE events SET updated_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(now_text())
+        .bind(json_ids(&ids))
+        .execute(writer.connection())
+        .await;
+        writer.finish(touched).await?;
+        Ok(crate::rows::stale_events(picked))
     }
 
     async fn count_unfinished(&self) -> StoreResult<i64> {
@@ -389,6 +446,40 @@ impl EventStore for SqliteStore {
             .await?;
         into_events(rows)
     }
+}
+
+/// Inserts `events` in chunks inside the caller's transaction; ids in the order given.
+async fn insert_rows(
+    connection: &mut SqliteConnection,
+    task_id: &str,
+    events: &[EventToInsert<'_>],
+    now: &str,
+) -> Result<Vec<EventId>, sqlx::Error> {
+    let mut inserted = Vec::with_capacity(events.len());
+    for chunk in events.chunks(INSERT_CHUNK_ROWS) {
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
+             payload, status, created_at, updated_at) ",
+        );
+        insert.push_values(chunk, |mut row, item| {
+            row.push_bind(item.owner.0)
+                .push_bind(task_id)
+                .push_bind(item.event.event_name())
+                .push_bind(item.event.event_type())
+                .push_bind(item.event.source())
+                .push_bind(item.event.session_id())
+                .push_bind(item.event.payload_json())
+                .push_bind(EventStatus::Enqueued.as_str())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        insert.push(" RETURNING id");
+        let mut ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *connection).await?;
+        // Rowids are assigned in VALUES order; RETURNING order is not guaranteed.
+        ids.sort_unstable();
+        inserted.extend(ids.into_iter().map(EventId));
+    }
+    Ok(inserted)
 }
 
 fn now_text() -> String {

@@ -160,3 +160,21 @@ pub struct MinuteActivity {
     /// Events that became `validation_error` or `failed` in it.
     pub failed: i64,
 }
+
+/// Where a recovery sweep stands: the last event it took, in (last change, id) order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepCursor {
+    /// The event's `updated_at` before the sweep touched it.
+    pub updated_at: DateTime<Utc>,
+    /// The event's id.
+    pub id: EventId,
+}
+
+/// One round of a recovery sweep.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StaleEvents {
+    /// The events taken, in id order.
+    pub ids: Vec<EventId>,
+    /// Where the next round continues; `None` when nothing was taken.
+    pub cursor: Option<SweepCursor>,
+}

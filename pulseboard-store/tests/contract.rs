@@ -2,13 +2,13 @@
 //! PostgreSQL tests use a fresh database on the server `scripts/test.sh` starts.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
 use pulseboard_store::test_support::{fresh_postgres_url, fresh_sqlite_url};
 use pulseboard_store::{
-    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, NewUser, StoreError, User,
+    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, NewUser, StaleEvents,
+    StoreError, SweepCursor, User,
 };
 
 /// A store plus whatever must live as long as it (the SQLite temp dir).
@@ -57,7 +57,7 @@ contract_tests!(
     two_concurrent_appliers_finish_an_event_exactly_once,
     final_events_are_never_loaded_again,
     retries_then_failure_follow_the_status_model,
-    stale_unfinished_events_are_swept_once_per_lease,
+    stale_unfinished_events_are_swept_once_per_cutoff,
     unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte,
     operations_views_count_and_list_failures,
 );
@@ -447,7 +447,7 @@ async fn retries_then_failure_follow_the_status_model(store: Arc<dyn EventStore>
     );
 }
 
-async fn stale_unfinished_events_are_swept_once_per_lease(store: Arc<dyn EventStore>) {
+async fn stale_unfinished_events_are_swept_once_per_cutoff(store: Arc<dyn EventStore>) {
     let owner = user(&store, "w@example.com").await;
     let ids = insert(
         &store,
@@ -460,32 +460,31 @@ async fn stale_unfinished_events_are_swept_once_per_lease(store: Arc<dyn EventSt
         .await
         .unwrap();
     store.apply_outcomes(&[processed(ids[2])]).await.unwrap();
-    assert!(
-        store
-            .requeue_stale(Duration::from_secs(60), 100)
-            .await
-            .unwrap()
-            .is_empty(),
-        "nothing is stale yet"
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let swept = store
-        .requeue_stale(Duration::from_millis(200), 100)
+    let a_minute_ago = Utc::now() - chrono::Duration::seconds(60);
+    let stale = store.requeue_stale(a_minute_ago, None, 100).await.unwrap();
+    assert_eq!(stale, StaleEvents::default(), "nothing is stale yet");
+
+    let cutoff = Utc::now();
+    let first = store.get_event(ids[0], None).await.unwrap().unwrap();
+    let after_first = SweepCursor {
+        updated_at: first.updated_at,
+        id: ids[0],
+    };
+    let rest = store
+        .requeue_stale(cutoff, Some(after_first), 100)
         .await
         .unwrap();
+    assert_eq!(rest.ids, vec![ids[1]], "a round starts after the cursor");
+
+    let swept = store.requeue_stale(cutoff, None, 100).await.unwrap();
     assert_eq!(
-        swept,
-        vec![ids[0], ids[1]],
-        "enqueued and retrying events, not final ones"
+        swept.ids,
+        vec![ids[0]],
+        "enqueued and retrying events, not final ones, each once per cutoff"
     );
-    assert!(
-        store
-            .requeue_stale(Duration::from_millis(200), 100)
-            .await
-            .unwrap()
-            .is_empty(),
-        "touched events wait a new lease"
-    );
+    assert_eq!(swept.cursor.map(|c| c.id), Some(ids[0]));
+    let again = store.requeue_stale(cutoff, None, 100).await.unwrap();
+    assert!(again.ids.is_empty(), "touched events are past the cutoff");
     assert_eq!(store.count_unfinished().await.unwrap(), 2);
 }
 

@@ -88,11 +88,11 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and
     );
 
     let stale = store
-        .requeue_stale(std::time::Duration::ZERO, 10)
+        .requeue_stale(chrono::Utc::now(), None, 10)
         .await
         .unwrap();
     assert_eq!(
-        stale.iter().map(|id| id.0).collect::<Vec<_>>(),
+        stale.ids.iter().map(|id| id.0).collect::<Vec<_>>(),
         [1, 3, 5],
         "the sweep still finds the unfinished events"
     );

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use pulseboard_store::EventStore;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -27,27 +28,37 @@ pub struct SweepSettings {
     pub interval: Duration,
 }
 
-/// Runs one sweep: re-enqueues stale events in jobs of up to 500. Returns how many were found.
+/// Runs one sweep: re-enqueues, in jobs of up to 500, every event left unfinished and untouched
+/// for `lease` as of the sweep's start. Returns how many were found.
+///
+/// The cutoff is fixed when the sweep starts and each round continues from the last one's
+/// cursor, so an event is taken at most once per sweep, however many rounds it runs.
 pub async fn sweep_once(
     store: &dyn EventStore,
     queue: &dyn JobQueue,
     lease: Duration,
     metrics: &WorkerMetrics,
 ) -> anyhow::Result<usize> {
+    let cutoff = chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|lease| Utc::now().checked_sub_signed(lease))
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let mut after = None;
     let mut total = 0;
     loop {
-        let stale = store.requeue_stale(lease, SWEEP_BATCH).await?;
-        for chunk in stale.chunks(RECOVERY_JOB_EVENTS) {
+        let round = store.requeue_stale(cutoff, after, SWEEP_BATCH).await?;
+        for chunk in round.ids.chunks(RECOVERY_JOB_EVENTS) {
             let job = ProcessEvents {
                 event_ids: chunk.iter().map(|id| id.0).collect(),
             };
             queue.push(new_task_id(), job).await?;
             metrics.recovered.inc_by(chunk.len() as u64);
         }
-        total += stale.len();
-        if stale.len() < SWEEP_BATCH as usize {
+        total += round.ids.len();
+        if round.ids.len() < SWEEP_BATCH as usize {
             return Ok(total);
         }
+        after = round.cursor;
     }
 }
 

@@ -277,6 +277,16 @@ fn field_issue(error: FieldError, loc: &[Value]) -> FieldIssue {
             format!("String should have at most {max_chars} characters"),
             "string_too_long",
         ),
+        FieldError::ContainsNul { .. } => FieldIssue::new(
+            at,
+            "String should not contain the NUL character (U+0000)",
+            "string_pattern_mismatch",
+        ),
+        FieldError::LoneSurrogate { .. } => FieldIssue::new(
+            at,
+            "JSON should be valid Unicode: a \\uD800-\\uDFFF escape must be half of a surrogate pair",
+            "json_invalid",
+        ),
     }
 }
 
