@@ -195,12 +195,10 @@ fn has_lone_surrogate_escape(json: &str) -> bool {
     while let Some(offset) = bytes[at..].iter().position(|&b| b == b'\\') {
         let escape = at + offset;
         match unicode_escape(bytes, escape) {
-            Some(0xD800..=0xDBFF) => {
-                match unicode_escape(bytes, escape + 6) {
-                    Some(0xDC00..=0xDFFF) => at = escape + 12,
-                    _ => return true,
-                }
-            }
+            Some(0xD800..=0xDBFF) => match unicode_escape(bytes, escape + 6) {
+                Some(0xDC00..=0xDFFF) => at = escape + 12,
+                _ => return true,
+            },
             Some(0xDC00..=0xDFFF) => return true,
             Some(_) => at = escape + 6,
             None => at = escape + 2,

@@ -372,10 +372,34 @@ fn new_event_refuses_nul_in_every_text_field_naming_it() {
     };
     let poisoned = "a\0b";
     let cases: [(&str, RawEventFields<'_>); 4] = [
-        ("event_name", RawEventFields { event_name: Some(poisoned), ..base }),
-        ("event_type", RawEventFields { event_type: Some(poisoned), ..base }),
-        ("source", RawEventFields { source: Some(poisoned), ..base }),
-        ("session_id", RawEventFields { session_id: Some(poisoned), ..base }),
+        (
+            "event_name",
+            RawEventFields {
+                event_name: Some(poisoned),
+                ..base
+            },
+        ),
+        (
+            "event_type",
+            RawEventFields {
+                event_type: Some(poisoned),
+                ..base
+            },
+        ),
+        (
+            "source",
+            RawEventFields {
+                source: Some(poisoned),
+                ..base
+            },
+        ),
+        (
+            "session_id",
+            RawEventFields {
+                session_id: Some(poisoned),
+                ..base
+            },
+        ),
     ];
     for (field, raw) in cases {
         assert_eq!(
@@ -392,7 +416,12 @@ fn new_event_refuses_lone_surrogate_escapes_and_keeps_pairs_and_nul_escapes() {
         event_type: Some("t"),
         ..Default::default()
     };
-    let with_payload = |json| NewEvent::parse(RawEventFields { payload_json: Some(json), ..base });
+    let with_payload = |json| {
+        NewEvent::parse(RawEventFields {
+            payload_json: Some(json),
+            ..base
+        })
+    };
     for lone in [
         r#"{"a":"\ud800"}"#,
         r#"{"a":"\uDBFFx"}"#,

@@ -83,7 +83,9 @@ impl From<StoreError> for ApiError {
             }
             StoreError::ResourceExhausted(_) => {
                 tracing::error!(error = %error, "store out of resources");
-                Self::Unavailable("The event store is out of resources (e.g. disk space); retry later")
+                Self::Unavailable(
+                    "The event store is out of resources (e.g. disk space); retry later",
+                )
             }
             StoreError::InvalidData(_) | StoreError::Database(_) => {
                 tracing::error!(error = %error, "store error");

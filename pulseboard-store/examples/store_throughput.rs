@@ -71,6 +71,7 @@ async fn process_rate(store: &dyn EventStore, ids: &[EventId]) -> f64 {
                 properties_json: Some(PAYLOAD.to_owned()),
                 error: None,
                 decided_at: now,
+                attempts_before: event.attempts,
             })
             .collect();
         store.apply_outcomes(&outcomes).await.expect("apply");

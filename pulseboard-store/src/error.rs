@@ -104,9 +104,9 @@ fn classify(error: &sqlx::Error) -> FaultKind {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => FaultKind::Transient,
         sqlx::Error::Database(db) => match db.code() {
-            Some(code) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
-                code.parse().map_or(FaultKind::Permanent, classify_sqlite_code)
-            }
+            Some(code) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => code
+                .parse()
+                .map_or(FaultKind::Permanent, classify_sqlite_code),
             Some(code) => classify_sqlstate(&code),
             None => FaultKind::Permanent,
         },
@@ -130,7 +130,10 @@ fn classify_sqlite_code(code: i32) -> FaultKind {
 fn classify_sqlstate(code: &str) -> FaultKind {
     if code.starts_with("08") || PG_TRANSIENT_STATES.contains(&code) {
         FaultKind::Transient
-    } else if PG_RESOURCE_CLASSES.iter().any(|class| code.starts_with(class)) {
+    } else if PG_RESOURCE_CLASSES
+        .iter()
+        .any(|class| code.starts_with(class))
+    {
         FaultKind::Resource
     } else {
         FaultKind::Permanent

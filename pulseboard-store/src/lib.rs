@@ -71,7 +71,9 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Writes all outcomes atomically and counts the attempt, each only where the event is
     /// still in one of [`EventStatus::attempt_sources`](pulseboard_core::EventStatus::attempt_sources)
-    /// (so a second applier changes nothing). Returns how many events changed.
+    /// (so a second applier changes nothing) and still has [`EventOutcome::attempts_before`]
+    /// attempts (so an attempt counted as failed meanwhile changes nothing). Returns how many
+    /// events changed.
     async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64>;
 
     /// Marks unfinished events `retrying` with the outage's message and counts the failed

@@ -13,8 +13,8 @@ use crate::rows::{EventRow, UnfinishedRow, UserRow, ids, into_events};
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity, NewUser,
     StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor, UnfinishedEvent,
-    User, UserId,
-    attempt_sources, final_statuses, merge_activity, sources_of, status_names, unfinished_sql_list,
+    User, UserId, attempt_sources, final_statuses, merge_activity, sources_of, status_names,
+    unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -263,16 +263,43 @@ impl EventStore for PostgresStore {
                     processing_error = o.error, processed_at = o.processed_at, \
                     updated_at = o.decided_at, attempts = e.attempts + 1 \
              FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \
-                         $6::timestamptz[]) AS o(id, status, properties, error, processed_at, decided_at) \
-             WHERE e.id = o.id AND e.status = ANY($7)",
+                         $6::timestamptz[], $8::int[]) \
+                  AS o(id, status, properties, error, processed_at, decided_at, attempts_before) \
+             WHERE e.id = o.id AND e.status = ANY($7) AND e.attempts = o.attempts_before",
         )
         .bind(outcomes.iter().map(|o| o.id.0).collect::<Vec<_>>())
-        .bind(outcomes.iter().map(|o| o.status.as_str()).collect::<Vec<_>>())
-        .bind(outcomes.iter().map(|o| o.properties_json.as_deref()).collect::<Vec<_>>())
-        .bind(outcomes.iter().map(|o| o.error.as_deref()).collect::<Vec<_>>())
-        .bind(outcomes.iter().map(EventOutcome::processed_at).collect::<Vec<_>>())
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.status.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.properties_json.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.error.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(EventOutcome::processed_at)
+                .collect::<Vec<_>>(),
+        )
         .bind(outcomes.iter().map(|o| o.decided_at).collect::<Vec<_>>())
         .bind(attempt_sources())
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.attempts_before)
+                .collect::<Vec<_>>(),
+        )
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())

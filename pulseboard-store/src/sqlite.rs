@@ -23,8 +23,8 @@ use crate::rows::{EventRow, UnfinishedRow, UserRow, into_events};
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity, NewUser,
     StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor, UnfinishedEvent,
-    User, UserId,
-    attempt_sources, final_statuses, merge_activity, sources_of, status_names, unfinished_sql_list,
+    User, UserId, attempt_sources, final_statuses, merge_activity, sources_of, status_names,
+    unfinished_sql_list,
 };
 
 /// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's 32,766 limit.
@@ -311,6 +311,7 @@ impl EventStore for SqliteStore {
                     o.error.as_deref(),
                     o.processed_at().map(format_timestamp),
                     format_timestamp(o.decided_at),
+                    o.attempts_before,
                 )
             })
             .collect();
@@ -323,9 +324,10 @@ impl EventStore for SqliteStore {
                     updated_at = o.decided_at, attempts = events.attempts + 1 \
              FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS properties, \
                           value ->> 3 AS error, value ->> 4 AS processed_at, \
-                          value ->> 5 AS decided_at \
+                          value ->> 5 AS decided_at, value ->> 6 AS attempts_before \
                    FROM json_each(?1)) AS o \
-             WHERE events.id = o.id AND events.status IN (SELECT value FROM json_each(?2))",
+             WHERE events.id = o.id AND events.status IN (SELECT value FROM json_each(?2)) \
+               AND events.attempts = o.attempts_before",
         )
         .bind(rows)
         .bind(json_list(&attempt_sources()))
@@ -474,7 +476,10 @@ async fn insert_rows(
                 .push_bind(now);
         });
         insert.push(" RETURNING id");
-        let mut ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *connection).await?;
+        let mut ids: Vec<i64> = insert
+            .build_query_scalar()
+            .fetch_all(&mut *connection)
+            .await?;
         // Rowids are assigned in VALUES order; RETURNING order is not guaranteed.
         ids.sort_unstable();
         inserted.extend(ids.into_iter().map(EventId));

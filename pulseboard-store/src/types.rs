@@ -130,6 +130,10 @@ pub struct EventOutcome {
     pub error: Option<String>,
     /// When it was judged.
     pub decided_at: DateTime<Utc>,
+    /// The event's `attempts` when this attempt loaded it. The outcome is written only while
+    /// the stored count is still this, so an attempt that was given up on (timed out, counted
+    /// as failed) can never finish its event later.
+    pub attempts_before: i32,
 }
 
 impl EventOutcome {

@@ -58,6 +58,7 @@ contract_tests!(
     final_events_are_never_loaded_again,
     retries_then_failure_follow_the_status_model,
     stale_unfinished_events_are_swept_once_per_cutoff,
+    an_outcome_judged_before_a_counted_failure_changes_nothing,
     unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte,
     operations_views_count_and_list_failures,
 );
@@ -100,6 +101,7 @@ fn processed(id: EventId) -> EventOutcome {
         properties_json: Some(r#"{"page":"/"}"#.to_owned()),
         error: None,
         decided_at: Utc::now(),
+        attempts_before: 0,
     }
 }
 
@@ -296,6 +298,7 @@ async fn every_status_round_trips(store: Arc<dyn EventStore>) {
         properties_json: None,
         error: Some("Payload exceeds 1MB size limit".into()),
         decided_at: Utc::now(),
+        attempts_before: 0,
     };
     store.apply_outcomes(&[rejected]).await.unwrap();
     let expected = [
@@ -488,6 +491,25 @@ async fn stale_unfinished_events_are_swept_once_per_cutoff(store: Arc<dyn EventS
     assert_eq!(store.count_unfinished().await.unwrap(), 2);
 }
 
+async fn an_outcome_judged_before_a_counted_failure_changes_nothing(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "late@example.com").await;
+    let ids = insert(&store, &owner, &[event("late", "{}")]).await;
+    // The attempt that loaded the event at 0 attempts timed out; its failure was counted.
+    store
+        .record_retry(&ids, "Processing error: attempt exceeded its time limit")
+        .await
+        .unwrap();
+    let late = processed(ids[0]);
+    assert_eq!(store.apply_outcomes(&[late]).await.unwrap(), 0);
+    let event = store.get_event(ids[0], None).await.unwrap().unwrap();
+    assert_eq!((event.status, event.attempts), (EventStatus::Retrying, 1));
+    let current = EventOutcome {
+        attempts_before: 1,
+        ..processed(ids[0])
+    };
+    assert_eq!(store.apply_outcomes(&[current]).await.unwrap(), 1);
+}
+
 async fn unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte(store: Arc<dyn EventStore>) {
     let owner = user(&store, "u@example.com").await;
     let unicode =
@@ -519,6 +541,7 @@ async fn operations_views_count_and_list_failures(store: Arc<dyn EventStore>) {
         properties_json: None,
         error: Some("Payload must be dict, got list".into()),
         decided_at: Utc::now(),
+        attempts_before: 0,
     };
     store
         .apply_outcomes(&[processed(ids[0]), rejected])

@@ -43,17 +43,15 @@ pub struct JobSummary {
 /// Why a job gave up.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// Every attempt hit an outage; the events were marked failed where the store allowed it.
+    /// The retry budget is spent, or the store refused the job for a reason retrying cannot
+    /// fix; the events were marked failed where the store allowed it.
     #[error("gave up after {attempts} attempts: {cause}")]
     GaveUp {
-        /// Attempts made.
+        /// Attempts recorded for the events, this one included.
         attempts: u32,
-        /// The last outage.
+        /// The last failure.
         cause: String,
     },
-    /// The store refused the job's data for a reason retrying cannot fix.
-    #[error("store refused the job: {0}")]
-    Refused(StoreError),
 }
 
 /// Everything a job needs, shared by all jobs of a worker.
@@ -70,65 +68,117 @@ pub struct JobContext {
     pub metrics: Arc<WorkerMetrics>,
 }
 
-/// Runs a job to its end: attempts until success, a non-retryable error, or the retry policy
-/// gives up. Never panics; duplicate runs of the same job change nothing.
+/// Runs a job to its end: attempts until success, or until the retry policy gives up, and then
+/// marks the events `failed`. Never panics; duplicate runs of the same job change nothing.
+///
+/// The budget is the events' stored `attempts`, not this delivery's count: a job delivered again
+/// (after a crash, or by the recovery sweep) goes on from the attempts already recorded. A
+/// permanent store error (one a retry would hit again) ends the job at once.
 pub async fn run_job(context: &JobContext, job: &ProcessEvents) -> Result<JobSummary, JobError> {
     let ids: Vec<EventId> = job.event_ids.iter().copied().map(EventId).collect();
-    let mut failed_attempts = 0;
+    let mut budget = AttemptBudget::default();
     loop {
-        let attempt = tokio::time::timeout(context.attempt_time_limit, run_attempt(context, &ids));
-        let cause = match attempt.await {
+        let attempt = run_attempt(context, &ids, &mut budget);
+        let error = match tokio::time::timeout(context.attempt_time_limit, attempt).await {
             Ok(Ok(summary)) => return Ok(summary),
-            Ok(Err(error)) if !error.is_retryable() => {
-                error!(error = %error, event.ids = ?job.event_ids, "job refused by the store; not retrying");
-                return Err(JobError::Refused(error));
-            }
-            Ok(Err(error)) => error.to_string(),
-            Err(_) => format!(
-                "attempt exceeded its time limit of {:?}",
-                context.attempt_time_limit
-            ),
+            Ok(Err(error)) => AttemptError::Store(error),
+            Err(_) => AttemptError::TimedOut(context.attempt_time_limit),
         };
-        failed_attempts += 1;
-        let message = failure_message(&cause);
-        // Every failed attempt leaves the events `retrying` (when the store can record it), so
-        // the give-up below is the model's `retrying → failed`.
+        let failed_attempts = budget.record_failure();
+        let message = failure_message(&error.to_string());
         context.metrics.retried.inc_by(ids.len() as u64);
-        // Best effort and brief: when the store itself is out, waiting a full pool timeout here
-        // would only delay the next attempt.
-        let record = context.store.record_retry(&ids, &message);
-        match tokio::time::timeout(RECORD_RETRY_TIMEOUT, record).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => {
-                debug!(error = %error, "could not record the retry (store still out)")
-            }
-            Err(_) => debug!("could not record the retry in time (store still out)"),
-        }
-        match context.retry.decide(failed_attempts) {
-            RetryDecision::RetryAfter(delay) => {
+        record_retry(context, &ids, &message).await;
+        match (error.is_retryable(), context.retry.decide(failed_attempts)) {
+            (true, RetryDecision::RetryAfter(delay)) => {
                 warn!(attempt = failed_attempts, retry.delay_ms = delay.as_millis() as u64, event.ids = ?job.event_ids, "{message}; retrying");
                 tokio::time::sleep(delay).await;
             }
-            RetryDecision::GiveUp => {
-                error!(attempts = failed_attempts, event.ids = ?job.event_ids, "{message}; giving up");
-                match context.store.mark_failed(&ids, &message).await {
-                    Ok(marked) => context.metrics.failed.inc_by(marked),
-                    // The events stay unfinished; the recovery sweep enqueues them again later.
-                    Err(error) => {
-                        warn!(error = %error, "could not mark events failed; the recovery sweep will retry them")
-                    }
-                }
+            (retryable, _) => {
+                let why = if retryable {
+                    "giving up"
+                } else {
+                    "not retryable; giving up"
+                };
+                error!(attempts = failed_attempts, event.ids = ?job.event_ids, "{message}; {why}");
+                give_up(context, &ids, &message).await;
                 return Err(JobError::GaveUp {
                     attempts: failed_attempts,
-                    cause,
+                    cause: error.to_string(),
                 });
             }
         }
     }
 }
 
+/// Why one attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("attempt exceeded its time limit of {0:?}")]
+    TimedOut(Duration),
+}
+
+impl AttemptError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(error) => error.is_retryable(),
+            Self::TimedOut(_) => true,
+        }
+    }
+}
+
+/// Failed attempts of a job's events so far: this delivery's count, raised to what the store
+/// recorded when the events were last loaded.
+#[derive(Debug, Default)]
+struct AttemptBudget {
+    failed: u32,
+    stored_before_attempt: u32,
+}
+
+impl AttemptBudget {
+    /// Notes the attempts the store holds for the events an attempt just loaded.
+    fn saw_stored(&mut self, loaded: &[UnfinishedEvent]) {
+        let stored = loaded.iter().map(|event| event.attempts).max().unwrap_or(0);
+        self.stored_before_attempt = u32::try_from(stored).unwrap_or(0);
+    }
+
+    /// Counts a failed attempt; returns the failed attempts so far.
+    fn record_failure(&mut self) -> u32 {
+        self.failed = (self.failed + 1).max(self.stored_before_attempt + 1);
+        self.failed
+    }
+}
+
+/// Records a failed attempt: `retrying` with the message, one more attempt. Best effort and
+/// brief: when the store itself is out, waiting a full pool timeout here would only delay the
+/// next attempt.
+async fn record_retry(context: &JobContext, ids: &[EventId], message: &str) {
+    let record = context.store.record_retry(ids, message);
+    match tokio::time::timeout(RECORD_RETRY_TIMEOUT, record).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => debug!(error = %error, "could not record the retry (store still out)"),
+        Err(_) => debug!("could not record the retry in time (store still out)"),
+    }
+}
+
+/// Marks the job's `retrying` events `failed`. Events whose last retry could not be recorded
+/// stay unfinished: the recovery sweep delivers them again, and their stored attempts carry on.
+async fn give_up(context: &JobContext, ids: &[EventId], message: &str) {
+    match context.store.mark_failed(ids, message).await {
+        Ok(marked) => context.metrics.failed.inc_by(marked),
+        Err(error) => {
+            warn!(error = %error, "could not mark events failed; the recovery sweep will deliver them again")
+        }
+    }
+}
+
 /// One attempt: load, judge with core, write every outcome in one statement.
-async fn run_attempt(context: &JobContext, ids: &[EventId]) -> Result<JobSummary, StoreError> {
+async fn run_attempt(
+    context: &JobContext,
+    ids: &[EventId],
+    budget: &mut AttemptBudget,
+) -> Result<JobSummary, StoreError> {
     if ids.is_empty() {
         return Ok(JobSummary::default());
     }
@@ -137,6 +187,7 @@ async fn run_attempt(context: &JobContext, ids: &[EventId]) -> Result<JobSummary
         info!("[Batch] Processing {} events", ids.len());
     }
     let loaded = context.store.load_unfinished(ids).await?;
+    budget.saw_stored(&loaded);
     let now = Utc::now();
     let outcomes: Vec<EventOutcome> = loaded
         .iter()
@@ -190,6 +241,7 @@ fn judge(
                 properties_json: Some(properties.to_string()),
                 error: None,
                 decided_at: now,
+                attempts_before: event.attempts,
             }
         }
         Outcome::Rejected { error } => {
@@ -200,6 +252,7 @@ fn judge(
                 properties_json: None,
                 error: Some(error.to_string()),
                 decided_at: now,
+                attempts_before: event.attempts,
             }
         }
     }
