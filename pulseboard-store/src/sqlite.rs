@@ -201,7 +201,10 @@ impl EventStore for SqliteStore {
     }
 
     async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
-        let mut writer = self.writer().await?;
+        // An explicit transaction, so a failed commit is seen: in autocommit, `fetch_one` of an
+        // INSERT … RETURNING leaves the statement before it ends, and the commit that happens
+        // when it is reset later can fail unseen (a 201 for a user lost on a full disk).
+        let mut transaction = self.transaction().await?;
         let inserted: Result<UserRow, _> = sqlx::query_as(
             "INSERT INTO users (email, password_hash, full_name, created_at) VALUES (?1, ?2, ?3, ?4) \
              RETURNING id, email, password_hash, full_name, created_at",
@@ -210,11 +213,15 @@ impl EventStore for SqliteStore {
         .bind(&user.password_hash)
         .bind(&user.full_name)
         .bind(now_text())
-        .fetch_one(writer.connection())
+        .fetch_one(transaction.connection())
         .await;
         match inserted {
-            Err(error) if is_unique_violation(&error) => Err(StoreError::DuplicateEmail),
-            inserted => Ok(writer.finish(inserted).await?.into()),
+            Err(error) if is_unique_violation(&error) => {
+                // Rolls back; the error it passes on is this same violation.
+                let _ = transaction.commit(Err::<(), _>(error)).await;
+                Err(StoreError::DuplicateEmail)
+            }
+            inserted => Ok(transaction.commit(inserted).await?.into()),
         }
     }
 

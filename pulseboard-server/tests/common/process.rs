@@ -89,25 +89,29 @@ pub struct Client {
 
 impl Client {
     pub async fn register_and_login(base: &str, email: &str) -> Self {
-        let http = reqwest::Client::new();
         let credentials =
             json!({"email": email, "password": "TestPass123!", "full_name": "Test User"});
-        let registered = http
+        let registered = reqwest::Client::new()
             .post(format!("{base}/api/auth/register"))
             .json(&credentials)
             .send()
             .await
             .unwrap();
         assert_eq!(registered.status(), 201);
-        let login: Value = http
+        Self::login(base, email).await
+    }
+
+    /// Logs in a registered user (password `TestPass123!`); panics unless it succeeds.
+    pub async fn login(base: &str, email: &str) -> Self {
+        let http = reqwest::Client::new();
+        let login = http
             .post(format!("{base}/api/auth/login"))
             .json(&json!({"email": email, "password": "TestPass123!"}))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
+        assert_eq!(login.status(), 200, "login of {email}");
+        let login: Value = login.json().await.unwrap();
         let token = login["access_token"].as_str().expect("token").to_owned();
         Self {
             http,
