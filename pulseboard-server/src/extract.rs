@@ -91,6 +91,9 @@ impl FromRequestParts<AppState> for AuthUser {
             .tokens()
             .verify(token)
             .ok_or(ApiError::Unauthorized("Could not validate credentials"))?;
+        if !state.user_exists(id).await? {
+            return Err(ApiError::Unauthorized("Could not validate credentials"));
+        }
         Ok(Self { id })
     }
 }

@@ -1,8 +1,9 @@
 //! Shared state of the handlers.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 
-use pulseboard_store::EventStore;
+use pulseboard_store::{EventStore, StoreError, UserId};
 use pulseboard_worker::{JobQueue, WorkerMetrics};
 
 use crate::auth::{Passwords, Tokens};
@@ -21,7 +22,24 @@ pub struct ApiLimits {
 
 /// Everything handlers share; cheap to clone.
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+pub struct AppState(Arc<Shared>, Arc<KnownUsers>);
+
+/// Ids of users seen in the store since start. Users are never deleted, so an id once found
+/// stays valid, and a token costs a store lookup only the first time its user is seen.
+#[derive(Debug, Default)]
+pub(crate) struct KnownUsers(RwLock<HashSet<UserId>>);
+
+impl KnownUsers {
+    fn contains(&self, id: UserId) -> bool {
+        self.0.read().map(|ids| ids.contains(&id)).unwrap_or(false)
+    }
+
+    fn insert(&self, id: UserId) {
+        if let Ok(mut ids) = self.0.write() {
+            ids.insert(id);
+        }
+    }
+}
 
 /// The parts of [`AppState`].
 pub struct Shared {
@@ -48,7 +66,20 @@ pub struct Shared {
 impl AppState {
     /// Wraps the shared parts.
     pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
+        Self(Arc::new(shared), Arc::default())
+    }
+
+    /// Whether `id` names a stored user: a validly signed token may outlive its user (or
+    /// come from another installation sharing the secret).
+    pub(crate) async fn user_exists(&self, id: UserId) -> Result<bool, StoreError> {
+        if self.1.contains(id) {
+            return Ok(true);
+        }
+        let found = self.store().find_user(id).await?.is_some();
+        if found {
+            self.1.insert(id);
+        }
+        Ok(found)
     }
 
     /// The store.

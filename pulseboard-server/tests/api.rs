@@ -15,6 +15,7 @@ on_both_setups!(
     missing_malformed_expired_and_forged_tokens_get_401_with_bearer_challenge,
     a_submitted_event_is_processed_with_normalized_properties,
     missing_or_empty_event_fields_get_422_naming_the_field,
+    text_no_store_can_hold_gets_422_naming_the_field_and_is_never_stored,
     wrong_content_type_gets_415_and_malformed_json_gets_422,
     an_oversize_payload_is_accepted_then_rejected_by_the_worker,
     a_batch_of_three_is_one_task_with_ids_in_request_order,
@@ -108,6 +109,7 @@ async fn missing_malformed_expired_and_forged_tokens_get_401_with_bearer_challen
     )
     .issue(pulseboard_store::UserId(1))
     .unwrap();
+    let no_such_user = tokens.issue(pulseboard_store::UserId(i64::MAX)).unwrap();
     let cases = [
         (None, "Not authenticated"),
         (Some("Bearer".to_owned()), "Not authenticated"),
@@ -124,6 +126,10 @@ async fn missing_malformed_expired_and_forged_tokens_get_401_with_bearer_challen
             Some(format!("Bearer {forged}")),
             "Could not validate credentials",
         ),
+        (
+            Some(format!("Bearer {no_such_user}")),
+            "Could not validate credentials",
+        ),
     ];
     for (authorization, detail) in cases {
         let mut request = Request::get("/api/v1/events/1");
@@ -135,6 +141,50 @@ async fn missing_malformed_expired_and_forged_tokens_get_401_with_bearer_challen
         assert_eq!(body, json!({ "detail": detail }), "{authorization:?}");
         assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
     }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/events",
+            Some(&no_such_user),
+            Some(seed_event()),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a write for no user is 401, not 500"
+    );
+}
+
+async fn text_no_store_can_hold_gets_422_naming_the_field_and_is_never_stored(app: &TestApp) {
+    let token = app.token("nul@example.com").await;
+    for field in ["event_name", "event_type", "source", "session_id"] {
+        let mut event = seed_event();
+        event[field] = json!("poison\u{0}ed");
+        let (status, body) = app
+            .call(Method::POST, "/api/v1/events", Some(&token), Some(event))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {body}");
+        assert_eq!(body["detail"][0]["loc"], json!(["body", field]));
+        assert_eq!(body["detail"][0]["type"], "string_pattern_mismatch");
+    }
+    // A lone surrogate escape is valid JSON syntax but not Unicode: strict clients reject it.
+    let body = r#"{"event_name": "e", "event_type": "t", "payload": {"a": "\ud800"}}"#;
+    let request = Request::post("/api/v1/events/batch")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(format!(r#"{{"events": [{body}]}}"#)))
+        .unwrap();
+    let (status, _, answer) = app.send(request).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(
+        answer["detail"][0]["loc"],
+        json!(["body", "events", 0, "payload"])
+    );
+    let (_, listed) = app
+        .call(Method::GET, "/api/v1/events", Some(&token), None)
+        .await;
+    assert_eq!(listed["items"], json!([]), "nothing was stored");
 }
 
 fn seed_event() -> Value {

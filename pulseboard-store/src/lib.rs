@@ -38,6 +38,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// Creates a user; [`StoreError::DuplicateEmail`] if the email exists in any letter case.
     async fn create_user(&self, user: &NewUser) -> StoreResult<User>;
 
+    /// Finds a user by id.
+    async fn find_user(&self, id: UserId) -> StoreResult<Option<User>>;
+
     /// Finds a user by email, ignoring letter case.
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
 

@@ -136,6 +136,16 @@ impl EventStore for PostgresStore {
         Ok(row.into())
     }
 
+    async fn find_user(&self, id: UserId) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, email, password_hash, full_name, created_at FROM users WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(User::from))
+    }
+
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let row: Option<UserRow> = sqlx::query_as(
             "SELECT id, email, password_hash, full_name, created_at FROM users \

@@ -225,6 +225,16 @@ impl EventStore for SqliteStore {
         }
     }
 
+    async fn find_user(&self, id: UserId) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, email, password_hash, full_name, created_at FROM users WHERE id = ?1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(User::from))
+    }
+
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let row: Option<UserRow> = sqlx::query_as(
             "SELECT id, email, password_hash, full_name, created_at FROM users \
@@ -279,8 +289,8 @@ impl EventStore for SqliteStore {
         .bind(owner.0)
         .bind(filter.status.map(EventStatus::as_str))
         .bind(filter.event_name.as_deref())
-        .bind(filter.created_from.map(format_timestamp))
-        .bind(filter.created_until.map(format_timestamp))
+        .bind(filter.created_from.map(filter_bound))
+        .bind(filter.created_until.map(filter_bound))
         .bind(filter.before_id.map(|id| id.0))
         .bind(i64::from(filter.limit))
         .fetch_all(&self.pool)
@@ -492,6 +502,20 @@ async fn insert_rows(
         inserted.extend(ids.into_iter().map(EventId));
     }
     Ok(inserted)
+}
+
+/// A filter's instant as stored text. Stored timestamps have four-digit years, and compare as
+/// text; an instant beyond them would not (`+10000-…` sorts before `2025-…`), so it is clamped
+/// to years 0000–9999, which hold every stored event.
+fn filter_bound(time: DateTime<Utc>) -> String {
+    let earliest = DateTime::parse_from_rfc3339("0000-01-01T00:00:00Z");
+    let latest = DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999Z");
+    match (earliest, latest) {
+        (Ok(earliest), Ok(latest)) => {
+            format_timestamp(time.clamp(earliest.to_utc(), latest.to_utc()))
+        }
+        _ => format_timestamp(time),
+    }
 }
 
 fn now_text() -> String {

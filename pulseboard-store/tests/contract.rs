@@ -59,6 +59,7 @@ contract_tests!(
     retries_then_failure_follow_the_status_model,
     stale_unfinished_events_are_swept_once_per_cutoff,
     an_outcome_judged_before_a_counted_failure_changes_nothing,
+    time_filters_compare_instants_past_four_digit_years,
     unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte,
     operations_views_count_and_list_failures,
 );
@@ -508,6 +509,27 @@ async fn an_outcome_judged_before_a_counted_failure_changes_nothing(store: Arc<d
         ..processed(ids[0])
     };
     assert_eq!(store.apply_outcomes(&[current]).await.unwrap(), 1);
+}
+
+async fn time_filters_compare_instants_past_four_digit_years(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "years@example.com").await;
+    let ids = insert(&store, &owner, &[event("t", "{}")]).await;
+    let instant = |text| chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+    let listed = |from, until| {
+        let filter = EventFilter {
+            created_from: Some(instant(from)),
+            created_until: Some(instant(until)),
+            limit: 10,
+            ..EventFilter::default()
+        };
+        let store = store.clone();
+        async move { store.list_events(owner.id, &filter).await.unwrap() }
+    };
+    // 9999-12-31T23:59:59-05:00 is in the year 10000 in UTC.
+    let wide = listed("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00").await;
+    assert_eq!(wide.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
+    let future = listed("9999-12-31T23:59:59-05:00", "9999-12-31T23:59:59-06:00").await;
+    assert!(future.is_empty());
 }
 
 async fn unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte(store: Arc<dyn EventStore>) {
