@@ -79,6 +79,10 @@ struct Args {
     /// Do not wait for the worker to finish the accepted events.
     #[arg(long)]
     no_wait: bool,
+    /// Send events the API must refuse (U+0000 in `event_name`, 422), to measure what a
+    /// hostile client costs the others when run beside a normal load. Implies `--no-wait`.
+    #[arg(long)]
+    poison: bool,
     /// Longest wait for the worker to finish, in seconds.
     #[arg(long, default_value_t = 300)]
     wait_timeout: u64,
@@ -135,13 +139,18 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         target,
         mode: args.mode,
         batch_size: args.batch_size as usize,
+        event_name: if args.poison {
+            "page\u{0}view"
+        } else {
+            "page_view"
+        },
         deadline: Instant::now() + Duration::from_secs(args.duration),
         live: LiveCounters::default(),
     });
     let report = run_load(&load, args.concurrency).await;
     print_report(&report);
 
-    let drain_outcome = if args.no_wait {
+    let drain_outcome = if args.no_wait || args.poison {
         None
     } else {
         let timeout = Duration::from_secs(args.wait_timeout);
@@ -250,6 +259,8 @@ struct Load {
     target: LoadTarget,
     mode: Mode,
     batch_size: usize,
+    /// `page_view`, or a name with U+0000 in `--poison` mode.
+    event_name: &'static str,
     deadline: Instant,
     live: LiveCounters,
 }
@@ -385,7 +396,7 @@ fn load_request(
     session_id: &str,
     sequence: u64,
 ) -> Request<Full<Bytes>> {
-    let event = |item| LoadEvent::new(session_id, sequence, item);
+    let event = |item| LoadEvent::new(load.event_name, session_id, sequence, item);
     let (path, body) = match load.mode {
         Mode::Single => ("/api/v1/events", serde_json::to_vec(&event(0))),
         Mode::Batch => {
@@ -432,10 +443,10 @@ struct LoadBatch<'a> {
 }
 
 impl<'a> LoadEvent<'a> {
-    fn new(session_id: &'a str, sequence: u64, item: usize) -> Self {
+    fn new(event_name: &'static str, session_id: &'a str, sequence: u64, item: usize) -> Self {
         const PAGES: [&str; 4] = ["/home", "/dashboard", "/pricing", "/docs"];
         Self {
-            event_name: "page_view",
+            event_name,
             event_type: "engagement",
             source: "loadgen",
             session_id,
