@@ -6,6 +6,7 @@
 #   RUNS=3 scripts/bench.sh     # three runs per mode (BENCHMARKS.md quotes the medians)
 #   DURATION=20 CONCURRENCY=64 BATCH_CONCURRENCY=16 MODES=embedded scripts/bench.sh
 #   MODES=ceiling scripts/bench.sh   # what the HTTP exchange alone allows on this machine (below)
+#   MODES=poison scripts/bench.sh    # healthy clients' rate beside a client sending refused input
 #
 # Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then batch POSTs of 100
 # events; each waits until every accepted event is final. It prints one line per mode:
@@ -26,6 +27,13 @@
 #   CEILING run=… valid_rps=… rejected_rps=… health_rps=… valid_server_us=… rejected_server_us=…
 #           valid_idle_pct=… rejected_idle_pct=…
 # (*_server_us: the server's CPU per request; *_idle_pct: the machine's idle CPU meanwhile).
+#
+# The poison mode measures what a hostile client costs everyone else (production mode):
+# single-event POSTs from CONCURRENCY clients alone, then again while 8 more connections send
+# events the API must refuse (U+0000 in event_name, `loadgen --poison`). It prints
+#   POISON run=… alone_eps=… poisoned_eps=… ratio=… poison_rps=…
+# (ratio: the healthy clients' accepted events/s with the poison over without; each phase waits
+# until its accepted events are final, so neither inherits the other's backlog).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER_BIN_DIR=${SERVER_BIN_DIR:-./target/release} LOADGEN=${LOADGEN:-./target/release/examples/loadgen}
@@ -190,6 +198,23 @@ run_ceiling() {  # run_ceiling RUN
   stop_processes
 }
 
+run_poison() {  # run_poison RUN
+  local alone poisoned poison_pid poison
+  start_processes production "$1" poison
+  alone=$(loadgen single "$CONCURRENCY" "$BASE")
+  "$LOADGEN" --base-url "$BASE" --concurrency 8 --duration "$DURATION" --poison \
+    > "$WORK/poison" 2>>"$WORK/loadgen.log" &
+  poison_pid=$!
+  poisoned=$(loadgen single "$CONCURRENCY" "$BASE")
+  wait "$poison_pid" || true  # every poison request is refused: loadgen reports failure
+  poison=$(sed -n 's/^SUMMARY //p' "$WORK/poison")
+  echo "POISON run=$1 alone_eps=$(field "$alone" accepted_events_per_s)" \
+       "poisoned_eps=$(field "$poisoned" accepted_events_per_s)" \
+       "ratio=$(python3 -c 'import json,sys; a,b=(json.loads(x)["accepted_events_per_s"] for x in sys.argv[1:]); print("%.2f" % (b/a))' "$alone" "$poisoned")" \
+       "poison_rps=$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); print("%.0f" % (s["errors"].get("422", 0) / s["duration_s"]))' "$poison")"
+  stop_processes
+}
+
 log "building release binaries"
 cargo build --release -q -p pulseboard-server -p pulseboard-worker
 cargo build --release -q -p pulseboard --example loadgen
@@ -206,7 +231,11 @@ log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}'
 echo "SPEED before: python 10M-step loop $(speed_reference) s"
 for run in $(seq 1 "$RUNS"); do
   for mode in $MODES; do
-    if [[ $mode == ceiling ]]; then run_ceiling "$run"; else run_mode "$mode" "$run"; fi
+    case $mode in
+      ceiling) run_ceiling "$run" ;;
+      poison) run_poison "$run" ;;
+      *) run_mode "$mode" "$run" ;;
+    esac
   done
 done
 echo "SPEED after: python 10M-step loop $(speed_reference) s"
