@@ -3,8 +3,9 @@
 //! Nothing is persisted here on purpose: the events table is the durable record, and the recovery
 //! sweep at start-up re-enqueues whatever a previous run left unfinished.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use apalis::prelude::{
     MemorySink, MemoryStorage, Task, TaskBuilder, TaskId, WorkerBuilder, WorkerBuilderExt,
@@ -19,10 +20,14 @@ use ulid::Ulid;
 use crate::handler::handle_task;
 use crate::{JobContext, JobQueue, ProcessEvents, QueueError, QueueStats, WorkerHeartbeat};
 
+/// Task ids of the jobs pushed and not yet taken by the worker; ULIDs sort by creation time.
+type WaitingJobs = Arc<Mutex<BTreeSet<Ulid>>>;
+
 /// Producer side of the in-process queue: cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct EmbeddedQueue {
     sender: UnboundedSender<Task<ProcessEvents>>,
+    waiting: WaitingJobs,
     pushed: Arc<AtomicU64>,
     context: Arc<JobContext>,
     concurrency: usize,
@@ -32,6 +37,7 @@ pub struct EmbeddedQueue {
 pub struct EmbeddedWorker {
     sender: UnboundedSender<Task<ProcessEvents>>,
     receiver: UnboundedReceiver<Task<ProcessEvents>>,
+    waiting: WaitingJobs,
     context: Arc<JobContext>,
     concurrency: usize,
 }
@@ -42,8 +48,10 @@ pub fn embedded_queue(
     concurrency: usize,
 ) -> (EmbeddedQueue, EmbeddedWorker) {
     let (sender, receiver) = unbounded();
+    let waiting = WaitingJobs::default();
     let queue = EmbeddedQueue {
         sender: sender.clone(),
+        waiting: waiting.clone(),
         pushed: Arc::default(),
         context: context.clone(),
         concurrency,
@@ -53,6 +61,7 @@ pub fn embedded_queue(
         EmbeddedWorker {
             sender,
             receiver,
+            waiting,
             context,
             concurrency,
         },
@@ -65,7 +74,15 @@ impl EmbeddedWorker {
         let sink = MemorySink::new(Arc::new(futures::lock::Mutex::new(Box::new(
             self.sender.sink_map_err(Into::into),
         ))));
-        let backend = MemoryStorage::new_with(sink, self.receiver.boxed());
+        // A job stops waiting when the worker takes it from the channel.
+        let waiting = self.waiting;
+        let taken = self.receiver.map(move |task| {
+            if let Some(id) = task.ctx().task_id().and_then(TaskId::as_ulid) {
+                lock(&waiting).remove(&id);
+            }
+            task
+        });
+        let backend = MemoryStorage::new_with(sink, taken.boxed());
         let worker = WorkerBuilder::new("embedded")
             .backend(backend)
             .concurrency(self.concurrency)
@@ -91,11 +108,17 @@ impl JobQueue for EmbeddedQueue {
         let task = TaskBuilder::new(job)
             .task_id(TaskId::from_ulid(task_id))
             .build();
-        self.sender
-            .unbounded_send(task)
-            .map_err(|_| QueueError::Closed)?;
+        lock(&self.waiting).insert(task_id);
+        self.sender.unbounded_send(task).map_err(|_| {
+            lock(&self.waiting).remove(&task_id);
+            QueueError::Closed
+        })?;
         self.pushed.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    async fn oldest_waiting(&self) -> Result<Option<Ulid>, QueueError> {
+        Ok(lock(&self.waiting).first().copied())
     }
 
     async fn stats(&self) -> Result<QueueStats, QueueError> {
@@ -114,4 +137,11 @@ impl JobQueue for EmbeddedQueue {
             }],
         })
     }
+}
+
+/// The waiting set, even if a thread panicked while holding it (a set of ids stays valid).
+fn lock(waiting: &WaitingJobs) -> std::sync::MutexGuard<'_, BTreeSet<Ulid>> {
+    waiting
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

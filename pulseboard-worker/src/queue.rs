@@ -75,4 +75,10 @@ pub trait JobQueue: Send + Sync + 'static {
 
     /// Backlog and workers.
     async fn stats(&self) -> Result<QueueStats, QueueError>;
+
+    /// The task id of the oldest job still waiting for a worker, if any. Task ids are ULIDs
+    /// made before their events were stored (or touched by the sweep), so the id's time is at
+    /// or before every `updated_at` of the job's events: the recovery sweep uses it to tell
+    /// events whose job is still waiting from events whose job was lost.
+    async fn oldest_waiting(&self) -> Result<Option<Ulid>, QueueError>;
 }

@@ -191,6 +191,29 @@ impl JobQueue for RedisQueue {
         storage.push_task(task).await.map_err(unavailable)
     }
 
+    async fn oldest_waiting(&self) -> Result<Option<Ulid>, QueueError> {
+        // apalis-redis puts a pushed job in the scheduled set (by run time), moves due jobs to
+        // the end of the active list, and workers take from the list's head: the oldest
+        // waiting job is at one of those two heads.
+        let mut connection = self.connection.clone();
+        let (active, scheduled): (Option<String>, Vec<String>) = redis::pipe()
+            .cmd("LINDEX")
+            .arg(self.config().active_jobs_list())
+            .arg(0)
+            .cmd("ZRANGE")
+            .arg(self.config().scheduled_jobs_set())
+            .arg(0)
+            .arg(0)
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(active
+            .into_iter()
+            .chain(scheduled)
+            .filter_map(|id| Ulid::from_string(&id).ok())
+            .min())
+    }
+
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let mut connection = self.connection.clone();
         let now = unix_now();

@@ -5,14 +5,16 @@
 //! store's conditional updates make a duplicate delivery harmless.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use pulseboard_store::EventStore;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::{JobQueue, ProcessEvents, WorkerMetrics, new_task_id};
+use ulid::Ulid;
+
+use crate::{JobQueue, ProcessEvents, WorkerMetrics};
 
 /// Events per recovery job.
 const RECOVERY_JOB_EVENTS: usize = 500;
@@ -29,29 +31,31 @@ pub struct SweepSettings {
 }
 
 /// Runs one sweep: re-enqueues, in jobs of up to 500, every event left unfinished and untouched
-/// for `lease` as of the sweep's start. Returns how many were found.
+/// for `lease`, whose job is not waiting in the queue. Returns how many were found.
 ///
-/// The cutoff is fixed when the sweep starts and each round continues from the last one's
-/// cursor, so an event is taken at most once per sweep, however many rounds it runs.
+/// The lease measures work, not waiting: the cutoff is at most the time of the oldest job still
+/// waiting, so events whose job is queued behind a backlog are left alone however long they
+/// wait (task ids are made before their events are stored). The cutoff is fixed when the sweep
+/// starts, and each round continues from the last one's cursor, so an event is taken at most
+/// once per sweep, however many rounds it runs.
 pub async fn sweep_once(
     store: &dyn EventStore,
     queue: &dyn JobQueue,
     lease: Duration,
     metrics: &WorkerMetrics,
 ) -> anyhow::Result<usize> {
-    let cutoff = chrono::Duration::from_std(lease)
-        .ok()
-        .and_then(|lease| Utc::now().checked_sub_signed(lease))
-        .unwrap_or(DateTime::UNIX_EPOCH);
+    let cutoff = sweep_cutoff(queue, lease).await?;
     let mut after = None;
     let mut total = 0;
     loop {
+        // Made before the events are touched, as the batcher makes them before the insert.
+        let round_started = SystemTime::now();
         let round = store.requeue_stale(cutoff, after, SWEEP_BATCH).await?;
         for chunk in round.ids.chunks(RECOVERY_JOB_EVENTS) {
             let job = ProcessEvents {
                 event_ids: chunk.iter().map(|id| id.0).collect(),
             };
-            queue.push(new_task_id(), job).await?;
+            queue.push(Ulid::from_datetime(round_started), job).await?;
             metrics.recovered.inc_by(chunk.len() as u64);
         }
         total += round.ids.len();
@@ -60,6 +64,20 @@ pub async fn sweep_once(
         }
         after = round.cursor;
     }
+}
+
+/// `now - lease`, or the creation time of the oldest job still waiting if that is earlier.
+async fn sweep_cutoff(queue: &dyn JobQueue, lease: Duration) -> anyhow::Result<DateTime<Utc>> {
+    let now = Utc::now();
+    let lease_cutoff = chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|lease| now.checked_sub_signed(lease))
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let oldest_waiting = queue
+        .oldest_waiting()
+        .await?
+        .map(|task_id| DateTime::<Utc>::from(task_id.datetime()));
+    Ok(oldest_waiting.map_or(lease_cutoff, |waiting| waiting.min(lease_cutoff)))
 }
 
 /// Sweeps once at start with `startup_lease` (zero in embedded mode, where nothing else can be

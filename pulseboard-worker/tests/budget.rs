@@ -6,12 +6,14 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{postgres, submit};
+use std::time::Duration;
+
+use common::{postgres, redis_queue, submit};
 use pulseboard_core::EventStatus;
 use pulseboard_store::{EventId, EventStore};
 use pulseboard_worker::{
-    JobError, JobQueue as _, ProcessEvents, WorkerMetrics, WorkerOptions, embedded_queue, run_job,
-    sweep_once,
+    EmbeddedQueue, EmbeddedWorker, JobError, JobQueue, ProcessEvents, WorkerMetrics, WorkerOptions,
+    embedded_queue, run_job, sweep_once,
 };
 
 /// Makes every outcome write fail with `sqlstate` (a real error from the server).
@@ -122,25 +124,34 @@ async fn a_permanent_store_error_fails_the_events_at_once_with_its_reason() {
     );
 }
 
+/// A fresh SQLite store, or a fresh PostgreSQL database, migrated.
+async fn store_for(backend: &str, dir: &tempfile::TempDir) -> Arc<dyn EventStore> {
+    match backend {
+        "sqlite" => {
+            let url = format!("sqlite://{}/pb.db", dir.path().display());
+            pulseboard_store::connect(&url, 4, true).await.unwrap()
+        }
+        _ => postgres().await.1,
+    }
+}
+
+/// An in-process queue nobody drains: what is pushed to it stays countable.
+fn undrained_queue(store: &Arc<dyn EventStore>) -> (EmbeddedQueue, EmbeddedWorker) {
+    embedded_queue(fast_retries().job_context(store.clone(), Arc::default()), 1)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_start_up_sweep_enqueues_each_of_60_000_unfinished_events_once() {
     for backend in ["sqlite", "postgres"] {
         let dir = tempfile::tempdir().unwrap();
-        let store = match backend {
-            "sqlite" => {
-                let url = format!("sqlite://{}/pb.db", dir.path().display());
-                pulseboard_store::connect(&url, 4, true).await.unwrap()
-            }
-            _ => postgres().await.1,
-        };
-        let metrics = Arc::new(WorkerMetrics::default());
-        let context = fast_retries().job_context(store.clone(), metrics.clone());
-        // Nobody drains this queue: what the sweep pushes stays countable.
-        let (queue, _never_run) = embedded_queue(context, 1);
-        let ids = submit(store.as_ref(), &queue, 60_000, 1_000, "{}").await;
-        let pushed_by_submit = queue.stats().await.unwrap().pending_jobs;
+        let store = store_for(backend, &dir).await;
+        let (before_the_restart, _gone) = undrained_queue(&store);
+        let ids = submit(store.as_ref(), &before_the_restart, 60_000, 1_000, "{}").await;
+        // The process restarts: its in-process queue starts empty.
+        let (queue, _never_run) = undrained_queue(&store);
+        let metrics = WorkerMetrics::default();
 
-        let found = sweep_once(store.as_ref(), &queue, std::time::Duration::ZERO, &metrics)
+        let found = sweep_once(store.as_ref(), &queue, Duration::ZERO, &metrics)
             .await
             .unwrap();
 
@@ -150,7 +161,65 @@ async fn the_start_up_sweep_enqueues_each_of_60_000_unfinished_events_once() {
             60_000,
             "{backend}: each re-enqueued once"
         );
-        let pushed = queue.stats().await.unwrap().pending_jobs - pushed_by_submit;
+        let pushed = queue.stats().await.unwrap().pending_jobs;
         assert_eq!(pushed, 120, "{backend}: in jobs of 500 events");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_whose_job_still_waits_are_never_re_enqueued_however_old() {
+    for backend in ["sqlite", "postgres"] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_for(backend, &dir).await;
+        let (embedded, _never_run) = undrained_queue(&store);
+        let redis = redis_queue().await; // no worker takes from it
+        let queues: [&dyn JobQueue; 2] = [&embedded, &redis];
+        for queue in queues {
+            let name = queue.backend_name();
+            let (nowhere, _gone) = undrained_queue(&store);
+            // Its job was lost: stored, but pushed to a queue that is gone.
+            let lost = submit(store.as_ref(), &nowhere, 1, 1, "{}").await;
+            // Task ids carry milliseconds: the waiting jobs below are made in a later one.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let waiting = submit(store.as_ref(), queue, 1_000, 250, "{}").await;
+            let metrics = WorkerMetrics::default();
+
+            // A lease of zero: every unfinished event is older than the lease.
+            let found = sweep_once(store.as_ref(), queue, Duration::ZERO, &metrics)
+                .await
+                .unwrap();
+
+            assert_eq!(
+                found,
+                1,
+                "{backend}/{name}: only the lost event, not the {} waiting",
+                waiting.len()
+            );
+            let swept_again = sweep_once(store.as_ref(), queue, Duration::ZERO, &metrics)
+                .await
+                .unwrap();
+            assert_eq!(
+                swept_again, 0,
+                "{backend}/{name}: the recovery job waits too"
+            );
+            let lost = store.get_event(lost[0], None).await.unwrap().unwrap();
+            assert_eq!(lost.status, EventStatus::Enqueued);
+            // Finish this queue's events, so the next queue's sweep starts from nothing.
+            for id in waiting {
+                store.apply_outcomes(&[finished(id)]).await.unwrap();
+            }
+            store.apply_outcomes(&[finished(lost.id)]).await.unwrap();
+        }
+    }
+}
+
+fn finished(id: EventId) -> pulseboard_store::EventOutcome {
+    pulseboard_store::EventOutcome {
+        id,
+        status: EventStatus::Processed,
+        properties_json: Some("{}".to_owned()),
+        error: None,
+        decided_at: chrono::Utc::now(),
+        attempts_before: 0,
     }
 }
