@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod event;
+mod lease;
 mod measure;
 mod normalize;
 mod process;
@@ -38,6 +39,7 @@ pub use event::{
     FieldError, MAX_EVENT_NAME_CHARS, MAX_EVENT_TYPE_CHARS, MAX_SESSION_ID_CHARS, MAX_SOURCE_CHARS,
     NewEvent, RawEventFields,
 };
+pub use lease::Lease;
 pub use normalize::{Conversion, NormalizationRules, format_timestamp};
 pub use process::{Outcome, ProcessInput, Processor};
 pub use retry::{MAX_FAILURE_MESSAGE_CHARS, RetryDecision, RetryPolicy, failure_message};

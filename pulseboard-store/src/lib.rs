@@ -79,6 +79,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// events changed.
     async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64>;
 
+    /// Sets `updated_at` to now on the unfinished events among `ids`: their attempt starts, and
+    /// the sweep's lease counts from here. Returns how many changed.
+    async fn touch_unfinished(&self, ids: &[EventId]) -> StoreResult<u64>;
+
     /// Marks unfinished events `retrying` with the outage's message and counts the failed
     /// attempt. Returns how many changed.
     async fn record_retry(&self, ids: &[EventId], error: &str) -> StoreResult<u64>;

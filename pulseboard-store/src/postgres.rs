@@ -315,6 +315,18 @@ impl EventStore for PostgresStore {
         Ok(result.rows_affected())
     }
 
+    async fn touch_unfinished(&self, ids_: &[EventId]) -> StoreResult<u64> {
+        let result = sqlx::query(concat!(
+            "UPDATE events SET updated_at = $2 WHERE id = ANY($1) AND status IN ",
+            unfinished_sql_list!()
+        ))
+        .bind(ids(ids_))
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
     async fn record_retry(&self, ids_: &[EventId], error: &str) -> StoreResult<u64> {
         let retrying = EventStatus::Retrying;
         self.set_status(ids_, retrying, error, attempt_sources(), 1)

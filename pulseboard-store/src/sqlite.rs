@@ -353,6 +353,20 @@ impl EventStore for SqliteStore {
         Ok(writer.finish(result).await?.rows_affected())
     }
 
+    async fn touch_unfinished(&self, ids: &[EventId]) -> StoreResult<u64> {
+        let mut writer = self.writer().await?;
+        let result = sqlx::query(concat!(
+            "UPDATE events SET updated_at = ?1 \
+             WHERE id IN (SELECT value FROM json_each(?2)) AND status IN ",
+            unfinished_sql_list!()
+        ))
+        .bind(now_text())
+        .bind(json_ids(ids))
+        .execute(writer.connection())
+        .await;
+        Ok(writer.finish(result).await?.rows_affected())
+    }
+
     async fn record_retry(&self, ids: &[EventId], error: &str) -> StoreResult<u64> {
         let retrying = EventStatus::Retrying;
         self.set_status(ids, retrying, error, attempt_sources(), 1)

@@ -60,6 +60,7 @@ contract_tests!(
     stale_unfinished_events_are_swept_once_per_cutoff,
     an_outcome_judged_before_a_counted_failure_changes_nothing,
     time_filters_compare_instants_past_four_digit_years,
+    touching_renews_the_lease_of_unfinished_events_only,
     unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte,
     operations_views_count_and_list_failures,
 );
@@ -530,6 +531,24 @@ async fn time_filters_compare_instants_past_four_digit_years(store: Arc<dyn Even
     assert_eq!(wide.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
     let future = listed("9999-12-31T23:59:59-05:00", "9999-12-31T23:59:59-06:00").await;
     assert!(future.is_empty());
+}
+
+async fn touching_renews_the_lease_of_unfinished_events_only(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "touch@example.com").await;
+    let ids = insert(&store, &owner, &[event("a", "{}"), event("b", "{}")]).await;
+    store.apply_outcomes(&[processed(ids[1])]).await.unwrap();
+    let cutoff = Utc::now();
+    assert_eq!(store.touch_unfinished(&ids).await.unwrap(), 1);
+    let stale = store.requeue_stale(cutoff, None, 10).await.unwrap();
+    assert!(
+        stale.ids.is_empty(),
+        "the touched event's lease starts again"
+    );
+    let finished = store.get_event(ids[1], None).await.unwrap().unwrap();
+    assert!(
+        finished.updated_at < cutoff,
+        "a final event is left as it was"
+    );
 }
 
 async fn unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte(store: Arc<dyn EventStore>) {

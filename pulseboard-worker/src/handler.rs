@@ -1,9 +1,10 @@
 //! The apalis task handler shared by both queue backends.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use apalis::prelude::{AbortError, BoxDynError, Data, TaskId};
+use pulseboard_store::EventId;
 use tracing::debug;
 
 use crate::{JobContext, JobSummary, ProcessEvents, run_job};
@@ -18,6 +19,7 @@ pub(crate) async fn handle_task(
     let started = Instant::now();
     context.metrics.jobs_started.inc_by(1);
     context.metrics.jobs_in_flight.add(1);
+    renew_lease_if_it_waited_long(&context, &job, &task_id).await;
     let result = run_job(&context, &job).await;
     context.metrics.jobs_in_flight.add(-1);
     context
@@ -26,4 +28,26 @@ pub(crate) async fn handle_task(
         .observe(started.elapsed().as_secs_f64());
     debug!(task.id = %task_id, job.events = job.event_ids.len(), elapsed_ms = started.elapsed().as_millis() as u64, "task finished");
     result.map_err(|error| AbortError::new(error).into())
+}
+
+/// Touches the job's events when it waited so long in the queue that its attempt could outlast
+/// the lease (see [`Lease::renew_at_start`](pulseboard_core::Lease::renew_at_start)). The task
+/// id is a ULID made before the events were stored or last touched, so its age bounds the wait.
+/// Best effort: should the touch fail, the sweep may enqueue a running job's events once more,
+/// which the conditional writes make harmless.
+async fn renew_lease_if_it_waited_long(
+    context: &JobContext,
+    job: &ProcessEvents,
+    task_id: &TaskId,
+) {
+    let waited = task_id
+        .as_ulid()
+        .and_then(|id| SystemTime::now().duration_since(id.datetime()).ok());
+    if !waited.is_some_and(|waited| context.lease.renew_at_start(waited)) {
+        return;
+    }
+    let ids: Vec<EventId> = job.event_ids.iter().copied().map(EventId).collect();
+    if let Err(error) = context.store.touch_unfinished(&ids).await {
+        debug!(error = %error, "could not renew the lease of a job that waited long");
+    }
 }

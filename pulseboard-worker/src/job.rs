@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use pulseboard_core::{
-    Outcome, ProcessInput, Processor, RetryDecision, RetryPolicy, failure_message,
+    Lease, Outcome, ProcessInput, Processor, RetryDecision, RetryPolicy, failure_message,
 };
 use pulseboard_store::{EventId, EventOutcome, EventStore, StoreError, UnfinishedEvent};
 use serde::{Deserialize, Serialize};
@@ -62,8 +62,9 @@ pub struct JobContext {
     pub processor: Processor,
     /// Backoff and attempt limit for outages.
     pub retry: RetryPolicy,
-    /// An attempt running longer than this counts as failed.
-    pub attempt_time_limit: Duration,
+    /// The recovery sweep's lease, and the time limit of an attempt (one running longer
+    /// counts as failed).
+    pub lease: Lease,
     /// Counters and histograms.
     pub metrics: Arc<WorkerMetrics>,
 }
@@ -79,10 +80,10 @@ pub async fn run_job(context: &JobContext, job: &ProcessEvents) -> Result<JobSum
     let mut budget = AttemptBudget::default();
     loop {
         let attempt = run_attempt(context, &ids, &mut budget);
-        let error = match tokio::time::timeout(context.attempt_time_limit, attempt).await {
+        let error = match tokio::time::timeout(context.lease.attempt_time_limit, attempt).await {
             Ok(Ok(summary)) => return Ok(summary),
             Ok(Err(error)) => AttemptError::Store(error),
-            Err(_) => AttemptError::TimedOut(context.attempt_time_limit),
+            Err(_) => AttemptError::TimedOut(context.lease.attempt_time_limit),
         };
         let failed_attempts = budget.record_failure();
         let message = failure_message(&error.to_string());

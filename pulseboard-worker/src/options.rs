@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pulseboard_core::{Processor, RetryPolicy};
+use pulseboard_core::{Lease, Processor, RetryPolicy};
 use pulseboard_store::EventStore;
 
 use crate::{JobContext, SweepSettings, WorkerMetrics};
@@ -72,7 +72,10 @@ impl WorkerOptions {
                 base_delay: Duration::from_millis(self.retry_base_ms),
                 max_retries: self.max_retries,
             },
-            attempt_time_limit: Duration::from_secs(self.job_time_limit_secs),
+            lease: Lease {
+                duration: Duration::from_secs(self.lease_secs),
+                attempt_time_limit: Duration::from_secs(self.job_time_limit_secs),
+            },
             metrics,
         })
     }
