@@ -42,7 +42,9 @@ pub use event::{
 pub use lease::Lease;
 pub use normalize::{Conversion, NormalizationRules, format_timestamp};
 pub use process::{Outcome, ProcessInput, Processor};
-pub use retry::{MAX_FAILURE_MESSAGE_CHARS, RetryDecision, RetryPolicy, failure_message};
+pub use retry::{
+    AttemptBudget, MAX_FAILURE_MESSAGE_CHARS, RetryDecision, RetryPolicy, failure_message,
+};
 pub use status::{EventStatus, IllegalTransition, UnknownStatus};
 pub use validate::{Limits, ValidationError, validate_payload};
 

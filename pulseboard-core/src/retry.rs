@@ -54,6 +54,39 @@ impl RetryPolicy {
     }
 }
 
+/// Failed attempts of a job's events, counted across deliveries: the store's `attempts` decide,
+/// so a job delivered again (its worker died, or the recovery sweep re-enqueued it) goes on
+/// from the attempts already recorded instead of getting a fresh budget. A job carrying
+/// several events goes by the one with the most attempts.
+///
+/// ```
+/// use pulseboard_core::{AttemptBudget, RetryDecision, RetryPolicy};
+///
+/// let mut budget = AttemptBudget::default();
+/// budget.saw_stored(2); // an earlier delivery failed twice
+/// assert_eq!(budget.record_failure(), 3);
+/// assert_eq!(budget.record_failure(), 4);
+/// assert_eq!(RetryPolicy::default().decide(4), RetryDecision::GiveUp);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttemptBudget {
+    failed: u32,
+    stored_before_attempt: u32,
+}
+
+impl AttemptBudget {
+    /// Notes the largest `attempts` stored for the events an attempt just loaded.
+    pub fn saw_stored(&mut self, stored_attempts: i32) {
+        self.stored_before_attempt = u32::try_from(stored_attempts).unwrap_or(0);
+    }
+
+    /// Counts a failed attempt; returns the failed attempts so far, for [`RetryPolicy::decide`].
+    pub fn record_failure(&mut self) -> u32 {
+        self.failed = (self.failed + 1).max(self.stored_before_attempt + 1);
+        self.failed
+    }
+}
+
 /// The `processing_error` stored for an outage: `Processing error: <cause>`, cut to
 /// [`MAX_FAILURE_MESSAGE_CHARS`] characters.
 ///

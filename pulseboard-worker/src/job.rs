@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use pulseboard_core::{
-    Lease, Outcome, ProcessInput, Processor, RetryDecision, RetryPolicy, failure_message,
+    AttemptBudget, Lease, Outcome, ProcessInput, Processor, RetryDecision, RetryPolicy,
+    failure_message,
 };
 use pulseboard_store::{EventId, EventOutcome, EventStore, StoreError, UnfinishedEvent};
 use serde::{Deserialize, Serialize};
@@ -129,28 +130,6 @@ impl AttemptError {
     }
 }
 
-/// Failed attempts of a job's events so far: this delivery's count, raised to what the store
-/// recorded when the events were last loaded.
-#[derive(Debug, Default)]
-struct AttemptBudget {
-    failed: u32,
-    stored_before_attempt: u32,
-}
-
-impl AttemptBudget {
-    /// Notes the attempts the store holds for the events an attempt just loaded.
-    fn saw_stored(&mut self, loaded: &[UnfinishedEvent]) {
-        let stored = loaded.iter().map(|event| event.attempts).max().unwrap_or(0);
-        self.stored_before_attempt = u32::try_from(stored).unwrap_or(0);
-    }
-
-    /// Counts a failed attempt; returns the failed attempts so far.
-    fn record_failure(&mut self) -> u32 {
-        self.failed = (self.failed + 1).max(self.stored_before_attempt + 1);
-        self.failed
-    }
-}
-
 /// Records a failed attempt: `retrying` with the message, one more attempt. Best effort and
 /// brief: when the store itself is out, waiting a full pool timeout here would only delay the
 /// next attempt.
@@ -188,7 +167,7 @@ async fn run_attempt(
         info!("[Batch] Processing {} events", ids.len());
     }
     let loaded = context.store.load_unfinished(ids).await?;
-    budget.saw_stored(&loaded);
+    budget.saw_stored(loaded.iter().map(|event| event.attempts).max().unwrap_or(0));
     let now = Utc::now();
     let outcomes: Vec<EventOutcome> = loaded
         .iter()
