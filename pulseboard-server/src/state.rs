@@ -22,7 +22,10 @@ pub struct ApiLimits {
 
 /// Everything handlers share; cheap to clone.
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>, Arc<KnownUsers>);
+pub struct AppState {
+    shared: Arc<Shared>,
+    known_users: Arc<KnownUsers>,
+}
 
 /// Ids of users seen in the store since start. Users are never deleted, so an id once found
 /// stays valid, and a token costs a store lookup only the first time its user is seen.
@@ -66,64 +69,67 @@ pub struct Shared {
 impl AppState {
     /// Wraps the shared parts.
     pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared), Arc::default())
+        Self {
+            shared: Arc::new(shared),
+            known_users: Arc::default(),
+        }
     }
 
     /// Whether `id` names a stored user: a validly signed token may outlive its user (or
     /// come from another installation sharing the secret).
     pub(crate) async fn user_exists(&self, id: UserId) -> Result<bool, StoreError> {
-        if self.1.contains(id) {
+        if self.known_users.contains(id) {
             return Ok(true);
         }
         let found = self.store().find_user(id).await?.is_some();
         if found {
-            self.1.insert(id);
+            self.known_users.insert(id);
         }
         Ok(found)
     }
 
     /// The store.
     pub fn store(&self) -> &dyn EventStore {
-        self.0.store.as_ref()
+        self.shared.store.as_ref()
     }
 
     /// The queue.
     pub fn queue(&self) -> &dyn JobQueue {
-        self.0.queue.as_ref()
+        self.shared.queue.as_ref()
     }
 
     /// The ingest path.
     pub fn ingest(&self) -> &Ingest {
-        &self.0.ingest
+        &self.shared.ingest
     }
 
     /// Password hashing.
     pub fn passwords(&self) -> &Passwords {
-        &self.0.passwords
+        &self.shared.passwords
     }
 
     /// Token issuing and checking.
     pub fn tokens(&self) -> &Tokens {
-        &self.0.tokens
+        &self.shared.tokens
     }
 
     /// Request limits.
     pub fn limits(&self) -> ApiLimits {
-        self.0.limits
+        self.shared.limits
     }
 
     /// HTTP metrics.
     pub fn metrics(&self) -> &ServerMetrics {
-        &self.0.metrics
+        &self.shared.metrics
     }
 
     /// Worker metrics, when the worker runs here.
     pub fn worker_metrics(&self) -> Option<&WorkerMetrics> {
-        self.0.worker_metrics.as_deref()
+        self.shared.worker_metrics.as_deref()
     }
 
     /// The operator credential.
     pub fn operator_token(&self) -> Option<&Secret> {
-        self.0.operator_token.as_ref()
+        self.shared.operator_token.as_ref()
     }
 }
