@@ -8,6 +8,8 @@ pub const MAX_EVENT_TYPE_CHARS: usize = 100;
 pub const MAX_SOURCE_CHARS: usize = 100;
 /// Longest accepted `session_id`, in characters.
 pub const MAX_SESSION_ID_CHARS: usize = 255;
+/// Longest accepted `message_id`, in characters.
+pub const MAX_MESSAGE_ID_CHARS: usize = 255;
 
 /// The fields of an event as a client sent them, before any rule was applied.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,6 +24,8 @@ pub struct RawEventFields<'a> {
     pub session_id: Option<&'a str>,
     /// The payload's JSON text exactly as received; `None` when the client sent none.
     pub payload_json: Option<&'a str>,
+    /// Optional client id of the event, unique per owner: a repeat is stored once.
+    pub message_id: Option<&'a str>,
 }
 
 /// Why an incoming event was refused. Each variant names the offending field.
@@ -102,6 +106,7 @@ pub struct NewEvent {
     source: Option<String>,
     session_id: Option<String>,
     payload_json: String,
+    message_id: Option<String>,
 }
 
 impl NewEvent {
@@ -113,6 +118,7 @@ impl NewEvent {
             source: optional("source", raw.source, MAX_SOURCE_CHARS)?,
             session_id: optional("session_id", raw.session_id, MAX_SESSION_ID_CHARS)?,
             payload_json: payload("payload", raw.payload_json)?,
+            message_id: message_id("message_id", raw.message_id)?,
         })
     }
 
@@ -140,6 +146,12 @@ impl NewEvent {
     pub fn payload_json(&self) -> &str {
         &self.payload_json
     }
+
+    /// The client's id of this event, when given: the store keeps one event per owner and
+    /// message id, so a retried submission is stored once.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
+    }
 }
 
 fn required(
@@ -162,6 +174,15 @@ fn optional(
     match value {
         None | Some("") => Ok(None),
         Some(value) => within_limit(field, value, max_chars).map(Some),
+    }
+}
+
+/// An optional client id: absent is fine, empty is not (it would name nothing).
+fn message_id(field: &'static str, value: Option<&str>) -> Result<Option<String>, FieldError> {
+    match value {
+        None => Ok(None),
+        Some("") => Err(FieldError::Empty { field }),
+        Some(id) => within_limit(field, id, MAX_MESSAGE_ID_CHARS).map(Some),
     }
 }
 

@@ -36,8 +36,8 @@ mod status;
 mod validate;
 
 pub use event::{
-    FieldError, MAX_EVENT_NAME_CHARS, MAX_EVENT_TYPE_CHARS, MAX_SESSION_ID_CHARS, MAX_SOURCE_CHARS,
-    NewEvent, RawEventFields,
+    FieldError, MAX_EVENT_NAME_CHARS, MAX_EVENT_TYPE_CHARS, MAX_MESSAGE_ID_CHARS,
+    MAX_SESSION_ID_CHARS, MAX_SOURCE_CHARS, NewEvent, RawEventFields,
 };
 pub use lease::Lease;
 pub use normalize::{Conversion, NormalizationRules, format_timestamp};

@@ -447,3 +447,45 @@ fn new_event_refuses_lone_surrogate_escapes_and_keeps_pairs_and_nul_escapes() {
         assert_eq!(with_payload(fine).unwrap().payload_json(), fine);
     }
 }
+
+#[test]
+fn message_ids_are_optional_non_empty_and_at_most_255_characters() {
+    let base = RawEventFields {
+        event_name: Some("n"),
+        event_type: Some("t"),
+        ..Default::default()
+    };
+    let with_id = |id| {
+        NewEvent::parse(RawEventFields {
+            message_id: id,
+            ..base
+        })
+    };
+    assert_eq!(with_id(None).unwrap().message_id(), None);
+    assert_eq!(with_id(Some("msg-1")).unwrap().message_id(), Some("msg-1"));
+    let longest = "é".repeat(MAX_MESSAGE_ID_CHARS);
+    assert_eq!(
+        with_id(Some(&longest)).unwrap().message_id(),
+        Some(longest.as_str())
+    );
+    let too_long = "x".repeat(MAX_MESSAGE_ID_CHARS + 1);
+    assert_eq!(
+        with_id(Some(&too_long)).unwrap_err(),
+        FieldError::TooLong {
+            field: "message_id",
+            max_chars: MAX_MESSAGE_ID_CHARS
+        }
+    );
+    assert_eq!(
+        with_id(Some("")).unwrap_err(),
+        FieldError::Empty {
+            field: "message_id"
+        }
+    );
+    assert_eq!(
+        with_id(Some("a\0")).unwrap_err(),
+        FieldError::ContainsNul {
+            field: "message_id"
+        }
+    );
+}

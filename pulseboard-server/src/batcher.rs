@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use pulseboard_core::NewEvent;
-use pulseboard_store::{EventStore, EventToInsert, UserId};
+use pulseboard_store::{EventStore, EventToInsert, InsertedEvent, UserId};
 use pulseboard_worker::{JobQueue, ProcessEvents, new_task_id};
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
@@ -192,7 +192,7 @@ impl Flusher {
     ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
             match self.insert_and_push(&batch).await {
-                Ok(accepted) => answer_each(batch, accepted),
+                Ok((task_id, inserted)) => answer_each(batch, &task_id, inserted),
                 Err(error) if batch.len() > 1 && !matches!(error, ApiError::Unavailable(_)) => {
                     let mut first = batch;
                     let second = first.split_off(first.len() / 2);
@@ -208,8 +208,11 @@ impl Flusher {
         })
     }
 
-    /// One insert for every event of `batch`, then one job for all of them.
-    async fn insert_and_push(&self, batch: &[Submission]) -> Result<Accepted, ApiError> {
+    /// One insert for every event of `batch`, then one job for all the events it stored.
+    async fn insert_and_push(
+        &self,
+        batch: &[Submission],
+    ) -> Result<(String, Vec<InsertedEvent>), ApiError> {
         let task_id = new_task_id();
         let rows: Vec<EventToInsert<'_>> = batch
             .iter()
@@ -220,32 +223,53 @@ impl Flusher {
                 })
             })
             .collect();
-        let event_ids = self
+        let inserted = self
             .store
             .insert_events(&task_id.to_string(), &rows)
             .await?;
         let job = ProcessEvents {
-            event_ids: event_ids.iter().map(|id| id.0).collect(),
+            event_ids: inserted
+                .iter()
+                .filter(|event| !event.is_duplicate())
+                .map(|event| event.id.0)
+                .collect(),
         };
-        if let Err(error) = self.queue.push(task_id, job).await {
+        // Only repeats: their events are on their way already.
+        if !job.event_ids.is_empty()
+            && let Err(error) = self.queue.push(task_id, job).await
+        {
             tracing::warn!(task.id = %task_id, error = %error, "queue push failed after commit; the recovery sweep will enqueue these events");
         }
-        Ok(Accepted {
-            event_ids,
-            task_id: task_id.to_string(),
-        })
+        Ok((task_id.to_string(), inserted))
     }
 }
 
-/// Hands each submission its slice of the ids, in submission order.
-fn answer_each(batch: Vec<Submission>, accepted: Accepted) {
-    let mut ids = accepted.event_ids.into_iter();
+/// Hands each submission its slice of the results, in submission order.
+fn answer_each(batch: Vec<Submission>, task_id: &str, inserted: Vec<InsertedEvent>) {
+    let mut results = inserted.into_iter();
     for submission in batch {
-        let event_ids = ids.by_ref().take(submission.events.len()).collect();
-        let _ = submission.reply.send(Ok(Accepted {
-            event_ids,
-            task_id: accepted.task_id.clone(),
-        }));
+        let own: Vec<InsertedEvent> = results.by_ref().take(submission.events.len()).collect();
+        let _ = submission.reply.send(Ok(accepted(own, task_id)));
+    }
+}
+
+/// A submission's answer. Its task is the flush's, unless it stored nothing: a retried request
+/// then gets the task of its first event, as the first submission was answered.
+fn accepted(events: Vec<InsertedEvent>, flush_task_id: &str) -> Accepted {
+    let duplicate_positions: Vec<usize> = (0..events.len())
+        .filter(|&position| events[position].is_duplicate())
+        .collect();
+    let task_id = match events.first() {
+        Some(InsertedEvent {
+            existing_task_id: Some(task),
+            ..
+        }) if duplicate_positions.len() == events.len() => task.clone(),
+        _ => flush_task_id.to_owned(),
+    };
+    Accepted {
+        event_ids: events.into_iter().map(|event| event.id).collect(),
+        duplicate_positions,
+        task_id,
     }
 }
 

@@ -24,10 +24,20 @@ const RECOUNT_PAUSE_PER_COUNT_TIME: u32 = 20;
 /// What the API tells the client after the commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
-    /// Ids in request order.
+    /// Ids in request order; a duplicate's is the stored event's.
     pub event_ids: Vec<EventId>,
-    /// The job carrying them.
+    /// Positions (in request order) whose message id was stored already: nothing was stored
+    /// for them.
+    pub duplicate_positions: Vec<usize>,
+    /// The job carrying them. When every event was a duplicate: the task of the first one.
     pub task_id: String,
+}
+
+impl Accepted {
+    /// Events this request stored.
+    pub fn stored(&self) -> usize {
+        self.event_ids.len() - self.duplicate_positions.len()
+    }
 }
 
 /// Stores events and wakes the worker.
@@ -69,7 +79,11 @@ impl Ingest {
         self.reserve(count)?;
         let result = self.batcher.submit(owner, events).await;
         match &result {
-            Ok(_) => self.metrics.accepted.inc_by(count),
+            Ok(accepted) => {
+                let stored = accepted.stored() as u64;
+                self.metrics.accepted.inc_by(stored);
+                self.release(count - stored);
+            }
             Err(_) => self.release(count),
         }
         result

@@ -52,7 +52,8 @@ async fn insert_rate(store: &dyn EventStore, batch: usize, total: usize) -> (f64
             .iter()
             .map(|event| EventToInsert { owner, event })
             .collect();
-        ids.extend(store.insert_events("bench", &rows).await.expect("insert"));
+        let inserted = store.insert_events("bench", &rows).await.expect("insert");
+        ids.extend(inserted.into_iter().map(|event| event.id));
     }
     (total as f64 / started.elapsed().as_secs_f64(), ids)
 }

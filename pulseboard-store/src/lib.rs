@@ -22,8 +22,8 @@ pub use error::{FaultKind, StoreError, StoreResult};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    EventFilter, EventId, EventOutcome, EventToInsert, MinuteActivity, NewUser, StaleEvents,
-    StatusCount, StoredEvent, SweepCursor, UnfinishedEvent, User, UserId,
+    EventFilter, EventId, EventOutcome, EventToInsert, InsertedEvent, MinuteActivity, NewUser,
+    StaleEvents, StatusCount, StoredEvent, SweepCursor, UnfinishedEvent, User, UserId,
 };
 
 /// Everything the API, the worker, the recovery sweep and the dashboard ask of storage.
@@ -44,13 +44,16 @@ pub trait EventStore: Send + Sync + 'static {
     /// Finds a user by email, ignoring letter case.
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
 
-    /// Inserts events in one transaction, all `enqueued` under `task_id`; returns their ids in
-    /// the order given.
+    /// Inserts events in one transaction, all `enqueued` under `task_id`, and says for each, in
+    /// the order given, which id it has. An event whose owner already has its message id
+    /// (stored earlier, or at an earlier position of this insert) is not inserted: it gets the
+    /// stored event's id and task id. A unique index decides, so this holds between concurrent
+    /// inserts and between server processes.
     async fn insert_events(
         &self,
         task_id: &str,
         events: &[EventToInsert<'_>],
-    ) -> StoreResult<Vec<EventId>>;
+    ) -> StoreResult<Vec<InsertedEvent>>;
 
     /// One event; with `owner` set, only if that user owns it.
     async fn get_event(
@@ -133,6 +136,72 @@ pub async fn connect(url: &str, pool_size: u32, migrate: bool) -> StoreResult<Ar
         }
         Ok(Arc::new(store))
     }
+}
+
+/// The (owner, message id) of an event, when it has a message id.
+fn message_key<'a>(event: &EventToInsert<'a>) -> Option<(i64, &'a str)> {
+    event.event.message_id().map(|id| (event.owner.0, id))
+}
+
+/// Maps an insert's results back to the events given, in their order.
+///
+/// `inserted` holds (id, owner, message id) of the rows the insert created, in id order (ids
+/// follow the order given); `stored` the (id, task id) of rows that held a message id already,
+/// by (owner, message id). Rows without a message id are never skipped, so they take the
+/// anonymous inserted ids in order.
+fn match_inserted(
+    events: &[EventToInsert<'_>],
+    task_id: &str,
+    inserted: &[(i64, i64, Option<String>)],
+    stored: &std::collections::HashMap<(i64, String), (i64, String)>,
+) -> StoreResult<Vec<InsertedEvent>> {
+    use std::collections::{HashMap, HashSet};
+    let mut anonymous = inserted
+        .iter()
+        .filter(|row| row.2.is_none())
+        .map(|row| row.0);
+    let created: HashMap<(i64, &str), i64> = inserted
+        .iter()
+        .filter_map(|(id, owner, message_id)| Some(((*owner, message_id.as_deref()?), *id)))
+        .collect();
+    let mut answered: HashSet<(i64, &str)> = HashSet::new();
+    events
+        .iter()
+        .map(|event| {
+            let Some(key) = message_key(event) else {
+                let id = anonymous
+                    .next()
+                    .ok_or_else(|| mismatch("an event without message id"))?;
+                return Ok(InsertedEvent {
+                    id: EventId(id),
+                    existing_task_id: None,
+                });
+            };
+            if let Some(&id) = created.get(&key) {
+                let repeat = !answered.insert(key);
+                let existing_task_id = repeat.then(|| task_id.to_owned());
+                return Ok(InsertedEvent {
+                    id: EventId(id),
+                    existing_task_id,
+                });
+            }
+            let (id, task) = stored
+                .get(&(key.0, key.1.to_owned()))
+                .ok_or_else(|| mismatch("a message id neither inserted nor stored"))?;
+            Ok(InsertedEvent {
+                id: EventId(*id),
+                existing_task_id: Some(task.clone()),
+            })
+        })
+        .collect()
+}
+
+/// An insert whose results do not cover the events given: a concurrent delete removed the
+/// event a message id conflicted with. Retrying the request stores it.
+fn mismatch(what: &str) -> StoreError {
+    StoreError::InvalidData(format!(
+        "insert results do not cover {what}; retry the request"
+    ))
 }
 
 /// The `EventStatus` spellings of `statuses`, for SQL `IN`/`ANY` conditions.

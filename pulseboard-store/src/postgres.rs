@@ -1,5 +1,6 @@
 //! The PostgreSQL store (production). Every bulk operation is one statement over `UNNEST`ed arrays.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,10 +12,10 @@ use sqlx::{Connection as _, QueryBuilder};
 use crate::error::is_unique_violation;
 use crate::rows::{EventRow, UnfinishedRow, UserRow, ids, into_events};
 use crate::{
-    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity, NewUser,
-    StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor, UnfinishedEvent,
-    User, UserId, attempt_sources, final_statuses, merge_activity, sources_of, status_names,
-    unfinished_sql_list,
+    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, MinuteActivity,
+    NewUser, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor,
+    UnfinishedEvent, User, UserId, attempt_sources, final_statuses, match_inserted, merge_activity,
+    message_key, sources_of, status_names, unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -26,7 +27,7 @@ macro_rules! select_events {
         concat!(
             "SELECT id, user_id, task_id, event_name, event_type, source, session_id, ",
             "payload::text AS payload, properties::text AS properties, status, processing_error, ",
-            "attempts, created_at, updated_at, processed_at FROM events ",
+            "attempts, created_at, updated_at, processed_at, message_id FROM events ",
             $rest
         )
     };
@@ -75,6 +76,30 @@ impl PostgresStore {
     /// The underlying pool, for tests and benchmarks.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The stored (id, task id) of the given events' message ids, by (owner, message id). A
+    /// statement of its own: it must see rows that a concurrent insert committed after the
+    /// insert's snapshot was taken.
+    async fn stored_message_ids(
+        &self,
+        events: &[EventToInsert<'_>],
+    ) -> StoreResult<HashMap<(i64, String), (i64, String)>> {
+        let (owners, message_ids): (Vec<i64>, Vec<&str>) =
+            events.iter().filter_map(message_key).unzip();
+        let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
+            "SELECT e.user_id, e.message_id, e.id, e.task_id FROM events e \
+             JOIN UNNEST($1::bigint[], $2::text[]) AS k(owner, message_id) \
+               ON e.user_id = k.owner AND e.message_id = k.message_id",
+        )
+        .bind(owners)
+        .bind(message_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(owner, message_id, id, task)| ((owner, message_id), (id, task)))
+            .collect())
     }
 
     async fn select_events(&self, sql: &'static str, key: &str) -> StoreResult<Vec<StoredEvent>> {
@@ -161,7 +186,7 @@ impl EventStore for PostgresStore {
         &self,
         task_id: &str,
         events: &[EventToInsert<'_>],
-    ) -> StoreResult<Vec<EventId>> {
+    ) -> StoreResult<Vec<InsertedEvent>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -171,23 +196,27 @@ impl EventStore for PostgresStore {
         let sources: Vec<Option<&str>> = events.iter().map(|e| e.event.source()).collect();
         let sessions: Vec<Option<&str>> = events.iter().map(|e| e.event.session_id()).collect();
         let payloads: Vec<&str> = events.iter().map(|e| e.event.payload_json()).collect();
-        // Identity values are drawn in ORDER BY order within one statement, so sorting the
-        // returned ids restores the request order. The task's row (for the dashboard's task
-        // lookup) is written by the same statement.
-        let mut inserted: Vec<i64> = sqlx::query_scalar(
+        let message_ids: Vec<Option<&str>> = events.iter().map(|e| e.event.message_id()).collect();
+        // Identity values are drawn in ORDER BY order within one statement (rows skipped for a
+        // known message id leave gaps, not reorderings), so the returned ids in order follow the
+        // request's order. The task's row (for the dashboard's task lookup) is written by the
+        // same statement, when anything was inserted.
+        let mut inserted: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
             "WITH inserted AS ( \
                  INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
-                                     payload, status, created_at, updated_at) \
-                 SELECT owner, $1, name, kind, source, session, payload::json, $2, $3, $3 \
+                                     payload, status, created_at, updated_at, message_id) \
+                 SELECT owner, $1, name, kind, source, session, payload::json, $2, $3, $3, message_id \
                  FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], \
-                             $9::text[]) \
-                      WITH ORDINALITY AS row(owner, name, kind, source, session, payload, position) \
+                             $9::text[], $10::text[]) \
+                      WITH ORDINALITY AS row(owner, name, kind, source, session, payload, message_id, \
+                                             position) \
                  ORDER BY position \
-                 RETURNING id), \
+                 ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING \
+                 RETURNING id, user_id, message_id), \
              batch AS ( \
                  INSERT INTO task_batches (task_id, event_ids) \
-                 SELECT $1, array_agg(id ORDER BY id) FROM inserted) \
-             SELECT id FROM inserted",
+                 SELECT $1, array_agg(id ORDER BY id) FROM inserted HAVING count(*) > 0) \
+             SELECT id, user_id, message_id FROM inserted",
         )
         .bind(task_id)
         .bind(EventStatus::Enqueued.as_str())
@@ -198,10 +227,16 @@ impl EventStore for PostgresStore {
         .bind(sources)
         .bind(sessions)
         .bind(payloads)
+        .bind(message_ids)
         .fetch_all(&self.pool)
         .await?;
-        inserted.sort_unstable();
-        Ok(inserted.into_iter().map(EventId).collect())
+        inserted.sort_unstable_by_key(|row| row.0);
+        let stored = if inserted.len() < events.len() {
+            self.stored_message_ids(events).await?
+        } else {
+            HashMap::new()
+        };
+        match_inserted(events, task_id, &inserted, &stored)
     }
 
     async fn get_event(
@@ -234,6 +269,9 @@ impl EventStore for PostgresStore {
         }
         if let Some(name) = filter.event_name.as_deref() {
             query.push(" AND event_name = ").push_bind(name);
+        }
+        if let Some(message_id) = filter.message_id.as_deref() {
+            query.push(" AND message_id = ").push_bind(message_id);
         }
         if let Some(from) = filter.created_from {
             query.push(" AND created_at >= ").push_bind(from);

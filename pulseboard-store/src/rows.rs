@@ -46,6 +46,7 @@ pub(crate) struct EventRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     processed_at: Option<DateTime<Utc>>,
+    message_id: Option<String>,
 }
 
 impl TryFrom<EventRow> for StoredEvent {
@@ -68,6 +69,7 @@ impl TryFrom<EventRow> for StoredEvent {
             created_at: row.created_at,
             updated_at: row.updated_at,
             processed_at: row.processed_at,
+            message_id: row.message_id,
         })
     }
 }

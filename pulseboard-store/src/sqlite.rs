@@ -3,6 +3,7 @@
 //! Lists (ids, statuses) are bound as one JSON array and read with `json_each`, so every statement
 //! is static text that sqlx prepares once per connection.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,10 +22,10 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::error::is_unique_violation;
 use crate::rows::{EventRow, UnfinishedRow, UserRow, into_events};
 use crate::{
-    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, MinuteActivity, NewUser,
-    StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor, UnfinishedEvent,
-    User, UserId, attempt_sources, final_statuses, merge_activity, sources_of, status_names,
-    unfinished_sql_list,
+    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, MinuteActivity,
+    NewUser, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor,
+    UnfinishedEvent, User, UserId, attempt_sources, final_statuses, match_inserted, merge_activity,
+    message_key, sources_of, status_names, unfinished_sql_list,
 };
 
 /// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's 32,766 limit.
@@ -37,7 +38,8 @@ macro_rules! select_events {
     ($rest:literal) => {
         concat!(
             "SELECT id, user_id, task_id, event_name, event_type, source, session_id, payload, ",
-            "properties, status, processing_error, attempts, created_at, updated_at, processed_at ",
+            "properties, status, processing_error, attempts, created_at, updated_at, processed_at, ",
+            "message_id ",
             "FROM events ",
             $rest
         )
@@ -250,11 +252,12 @@ impl EventStore for SqliteStore {
         &self,
         task_id: &str,
         events: &[EventToInsert<'_>],
-    ) -> StoreResult<Vec<EventId>> {
+    ) -> StoreResult<Vec<InsertedEvent>> {
         let now = now_text();
         let mut transaction = self.transaction().await?;
-        let inserted = insert_rows(transaction.connection(), task_id, events, &now).await;
-        transaction.commit(inserted).await
+        let written = insert_rows(transaction.connection(), task_id, events, &now).await;
+        let (inserted, stored) = transaction.commit(written).await?;
+        match_inserted(events, task_id, &inserted, &stored)
     }
 
     async fn get_event(
@@ -281,6 +284,7 @@ impl EventStore for SqliteStore {
             "WHERE user_id = ?1 \
                AND (?2 IS NULL OR status = ?2) \
                AND (?3 IS NULL OR event_name = ?3) \
+               AND (?8 IS NULL OR message_id = ?8) \
                AND (?4 IS NULL OR created_at >= ?4) \
                AND (?5 IS NULL OR created_at < ?5) \
                AND (?6 IS NULL OR id < ?6) \
@@ -293,6 +297,7 @@ impl EventStore for SqliteStore {
         .bind(filter.created_until.map(filter_bound))
         .bind(filter.before_id.map(|id| id.0))
         .bind(i64::from(filter.limit))
+        .bind(filter.message_id.as_deref())
         .fetch_all(&self.pool)
         .await?;
         into_events(rows)
@@ -481,18 +486,26 @@ impl EventStore for SqliteStore {
     }
 }
 
-/// Inserts `events` in chunks inside the caller's transaction; ids in the order given.
+/// Rows an insert created, in id order, and the stored rows of message ids it skipped.
+type Written = (
+    Vec<(i64, i64, Option<String>)>,
+    HashMap<(i64, String), (i64, String)>,
+);
+
+/// Inserts `events` in chunks inside the caller's transaction, skipping message ids their
+/// owner already has. The transaction holds the write lock, so the look-up of those sees every
+/// committed row.
 async fn insert_rows(
     connection: &mut SqliteConnection,
     task_id: &str,
     events: &[EventToInsert<'_>],
     now: &str,
-) -> Result<Vec<EventId>, sqlx::Error> {
-    let mut inserted = Vec::with_capacity(events.len());
+) -> Result<Written, sqlx::Error> {
+    let mut inserted: Vec<(i64, i64, Option<String>)> = Vec::with_capacity(events.len());
     for chunk in events.chunks(INSERT_CHUNK_ROWS) {
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
-             payload, status, created_at, updated_at) ",
+             payload, status, created_at, updated_at, message_id) ",
         );
         insert.push_values(chunk, |mut row, item| {
             row.push_bind(item.owner.0)
@@ -504,18 +517,44 @@ async fn insert_rows(
                 .push_bind(item.event.payload_json())
                 .push_bind(EventStatus::Enqueued.as_str())
                 .push_bind(now)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(item.event.message_id());
         });
-        insert.push(" RETURNING id");
-        let mut ids: Vec<i64> = insert
-            .build_query_scalar()
-            .fetch_all(&mut *connection)
-            .await?;
-        // Rowids are assigned in VALUES order; RETURNING order is not guaranteed.
-        ids.sort_unstable();
-        inserted.extend(ids.into_iter().map(EventId));
+        insert.push(
+            " ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING \
+             RETURNING id, user_id, message_id",
+        );
+        inserted.extend(insert.build_query_as().fetch_all(&mut *connection).await?);
     }
-    Ok(inserted)
+    // Rowids are assigned in VALUES order; RETURNING order is not guaranteed.
+    inserted.sort_unstable_by_key(|row| row.0);
+    let stored = if inserted.len() < events.len() {
+        stored_message_ids(connection, events).await?
+    } else {
+        HashMap::new()
+    };
+    Ok((inserted, stored))
+}
+
+/// The stored (id, task id) of the given events' message ids, by (owner, message id).
+async fn stored_message_ids(
+    connection: &mut SqliteConnection,
+    events: &[EventToInsert<'_>],
+) -> Result<HashMap<(i64, String), (i64, String)>, sqlx::Error> {
+    let keys: Vec<(i64, &str)> = events.iter().filter_map(message_key).collect();
+    let keys = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".to_owned());
+    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
+        "SELECT e.user_id, e.message_id, e.id, e.task_id \
+         FROM json_each(?1) AS k JOIN events e \
+           ON e.user_id = k.value ->> 0 AND e.message_id = k.value ->> 1",
+    )
+    .bind(keys)
+    .fetch_all(&mut *connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(owner, message_id, id, task)| ((owner, message_id), (id, task)))
+        .collect())
 }
 
 /// A filter's instant as stored text. Stored timestamps have four-digit years, and compare as

@@ -79,6 +79,25 @@ pub struct StoredEvent {
     pub updated_at: DateTime<Utc>,
     /// When it was processed.
     pub processed_at: Option<DateTime<Utc>>,
+    /// The client's id of the event, unique per owner.
+    pub message_id: Option<String>,
+}
+
+/// What an insert did with one of the events given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertedEvent {
+    /// The new event's id or, when its owner's message id was already stored, the stored one's.
+    pub id: EventId,
+    /// `Some(task id)` when nothing was inserted because the owner's message id was already
+    /// stored, earlier or at an earlier position of the same insert: the task carrying it.
+    pub existing_task_id: Option<String>,
+}
+
+impl InsertedEvent {
+    /// Whether the event was stored before (by another request, or earlier in this one).
+    pub fn is_duplicate(&self) -> bool {
+        self.existing_task_id.is_some()
+    }
 }
 
 /// Filters and page position for listing an owner's events, newest first.
@@ -88,6 +107,8 @@ pub struct EventFilter {
     pub status: Option<EventStatus>,
     /// Only events with this exact name.
     pub event_name: Option<String>,
+    /// Only the event with this client message id.
+    pub message_id: Option<String>,
     /// Only events created at or after this time.
     pub created_from: Option<DateTime<Utc>>,
     /// Only events created before this time.

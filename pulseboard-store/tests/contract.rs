@@ -7,8 +7,8 @@ use chrono::Utc;
 use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
 use pulseboard_store::test_support::{fresh_postgres_url, fresh_sqlite_url};
 use pulseboard_store::{
-    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, NewUser, StaleEvents,
-    StoreError, SweepCursor, User,
+    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, NewUser,
+    StaleEvents, StoreError, SweepCursor, User, UserId,
 };
 
 /// A store plus whatever must live as long as it (the SQLite temp dir).
@@ -61,6 +61,7 @@ contract_tests!(
     an_outcome_judged_before_a_counted_failure_changes_nothing,
     time_filters_compare_instants_past_four_digit_years,
     touching_renews_the_lease_of_unfinished_events_only,
+    a_repeated_message_id_stores_nothing_and_answers_with_the_first_event,
     unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte,
     operations_views_count_and_list_failures,
 );
@@ -81,8 +82,33 @@ fn event(name: &str, payload_json: &str) -> NewEvent {
         source: Some("web"),
         session_id: Some("sess_123"),
         payload_json: Some(payload_json),
+        ..Default::default()
     })
     .expect("valid event")
+}
+
+fn event_with_id(name: &str, message_id: &str) -> NewEvent {
+    NewEvent::parse(RawEventFields {
+        event_name: Some(name),
+        event_type: Some("engagement"),
+        message_id: Some(message_id),
+        ..Default::default()
+    })
+    .expect("valid event")
+}
+
+/// Inserts under `task_id` for `owner`; what became of each event.
+async fn insert_as(
+    store: &dyn EventStore,
+    task_id: &str,
+    owner: UserId,
+    events: &[NewEvent],
+) -> Vec<InsertedEvent> {
+    let rows: Vec<_> = events
+        .iter()
+        .map(|event| EventToInsert { owner, event })
+        .collect();
+    store.insert_events(task_id, &rows).await.expect("insert")
 }
 
 async fn insert(store: &Arc<dyn EventStore>, owner: &User, events: &[NewEvent]) -> Vec<EventId> {
@@ -93,7 +119,8 @@ async fn insert(store: &Arc<dyn EventStore>, owner: &User, events: &[NewEvent]) 
             event,
         })
         .collect();
-    store.insert_events("task-1", &rows).await.expect("insert")
+    let inserted = store.insert_events("task-1", &rows).await.expect("insert");
+    inserted.into_iter().map(|event| event.id).collect()
 }
 
 fn processed(id: EventId) -> EventOutcome {
@@ -267,6 +294,7 @@ async fn listing_filters_and_pages_newest_first(store: Arc<dyn EventStore>) {
         created_until: Some(Utc::now() + chrono::Duration::hours(1)),
         before_id: Some(ids[4]),
         limit: 10,
+        message_id: None,
     };
     let listed = store.list_events(owner.id, &every_filter).await.unwrap();
     assert_eq!(
@@ -551,6 +579,83 @@ async fn touching_renews_the_lease_of_unfinished_events_only(store: Arc<dyn Even
     );
 }
 
+async fn a_repeated_message_id_stores_nothing_and_answers_with_the_first_event(
+    store: Arc<dyn EventStore>,
+) {
+    let owner = user(&store, "mid@example.com").await.id;
+    let first = insert_as(
+        store.as_ref(),
+        "task-1",
+        owner,
+        &[
+            event_with_id("a", "m1"),
+            event("b", "{}"),
+            event_with_id("c", "m1"),
+            event_with_id("d", "m2"),
+        ],
+    )
+    .await;
+    let new = |event: &InsertedEvent| event.existing_task_id.is_none();
+    assert!(new(&first[0]) && new(&first[1]) && new(&first[3]));
+    assert_eq!(
+        first[2],
+        InsertedEvent {
+            id: first[0].id,
+            existing_task_id: Some("task-1".into())
+        },
+        "a repeat inside one insert is stored once"
+    );
+    assert!(
+        first[0].id < first[1].id && first[1].id < first[3].id,
+        "ids in order"
+    );
+
+    let retry = insert_as(
+        store.as_ref(),
+        "task-2",
+        owner,
+        &[
+            event_with_id("changed body", "m2"),
+            event_with_id("e", "m3"),
+        ],
+    )
+    .await;
+    assert_eq!(retry[0].id, first[3].id, "the first stored wins");
+    assert_eq!(retry[0].existing_task_id.as_deref(), Some("task-1"));
+    assert!(new(&retry[1]));
+    let stored = store.get_event(first[3].id, None).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.event_name.as_str(), stored.message_id.as_deref()),
+        ("d", Some("m2"))
+    );
+
+    let other_owner = user(&store, "other-mid@example.com").await.id;
+    let theirs = insert_as(
+        store.as_ref(),
+        "task-3",
+        other_owner,
+        &[event_with_id("a", "m1")],
+    )
+    .await;
+    assert!(new(&theirs[0]), "message ids are unique per owner");
+
+    let only_m1 = EventFilter {
+        message_id: Some("m1".into()),
+        limit: 10,
+        ..EventFilter::default()
+    };
+    let listed = store.list_events(owner, &only_m1).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![first[0].id]
+    );
+    assert_eq!(
+        store.count_unfinished().await.unwrap(),
+        5,
+        "4 + 0 + 1 events stored"
+    );
+}
+
 async fn unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte(store: Arc<dyn EventStore>) {
     let owner = user(&store, "u@example.com").await;
     let unicode =
@@ -660,4 +765,72 @@ async fn a_sqlite_store_on_an_unwritable_path_is_not_an_outage() {
         .err()
         .expect("cannot open");
     assert!(matches!(error, StoreError::Database(_)), "{error:?}");
+}
+
+/// The same message ids sent at once through two pools (two server processes) over one
+/// database: the unique index decides, each id is stored once and every answer names it.
+async fn concurrent_inserts_through_two_pools_store_each_message_id_once(url: &str) {
+    let pools: Vec<Arc<dyn EventStore>> = vec![
+        pulseboard_store::connect(url, 4, true).await.unwrap(),
+        pulseboard_store::connect(url, 4, false).await.unwrap(),
+    ];
+    let owner = user(&pools[0], "race@example.com").await.id;
+    let senders = (0..16).map(|sender| {
+        let store = pools[sender % 2].clone();
+        tokio::spawn(async move {
+            // Each sender sends the same ten ids, in its own order.
+            let events: Vec<NewEvent> = (0..10)
+                .map(|n| event_with_id("race", &format!("k{}", (n + sender) % 10)))
+                .collect();
+            let inserted =
+                insert_as(store.as_ref(), &format!("task-{sender}"), owner, &events).await;
+            events
+                .iter()
+                .map(|e| e.message_id().unwrap().to_owned())
+                .zip(inserted)
+                .collect::<Vec<_>>()
+        })
+    });
+    let answers: Vec<(String, InsertedEvent)> = futures_join(senders).await;
+    let mut ids_per_key = std::collections::HashMap::new();
+    for (key, answer) in &answers {
+        ids_per_key
+            .entry(key.clone())
+            .or_insert_with(std::collections::BTreeSet::new)
+            .insert(answer.id);
+    }
+    assert_eq!(ids_per_key.len(), 10);
+    assert!(
+        ids_per_key.values().all(|ids| ids.len() == 1),
+        "one event per id: {ids_per_key:?}"
+    );
+    let stored_new = answers
+        .iter()
+        .filter(|(_, answer)| !answer.is_duplicate())
+        .count();
+    assert_eq!(stored_new, 10, "exactly one sender stored each id");
+    assert_eq!(pools[1].count_unfinished().await.unwrap(), 10);
+}
+
+async fn futures_join<T: Send + 'static>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<Vec<T>>>,
+) -> Vec<T> {
+    let mut all = Vec::new();
+    for handle in handles.collect::<Vec<_>>() {
+        all.extend(handle.await.expect("sender task"));
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_inserts_through_two_pools_store_each_message_id_once() {
+    concurrent_inserts_through_two_pools_store_each_message_id_once(&fresh_postgres_url().await)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_inserts_through_two_pools_store_each_message_id_once() {
+    let dir = tempfile::tempdir().unwrap();
+    concurrent_inserts_through_two_pools_store_each_message_id_once(&fresh_sqlite_url(dir.path()))
+        .await;
 }

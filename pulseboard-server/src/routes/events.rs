@@ -26,6 +26,7 @@ pub(super) struct RawEvent {
     source: Option<Value>,
     session_id: Option<Value>,
     payload: Option<Box<RawValue>>,
+    message_id: Option<Value>,
 }
 
 /// A batch request.
@@ -40,6 +41,8 @@ pub(crate) struct EventAccepted {
     task_id: String,
     status: &'static str,
     message: &'static str,
+    /// The message id was stored already: nothing was stored, the ids are the first answer's.
+    duplicate: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +51,8 @@ pub(crate) struct BatchAccepted {
     event_ids: Vec<i64>,
     task_id: String,
     status: &'static str,
+    /// Positions in `events` whose message id was stored already.
+    duplicate_positions: Vec<usize>,
 }
 
 pub(crate) async fn submit(
@@ -59,6 +64,7 @@ pub(crate) async fn submit(
     let accepted = state.ingest().submit(user.id, vec![event]).await?;
     let body = EventAccepted {
         event_id: accepted.event_ids.first().map_or(0, |id| id.0),
+        duplicate: !accepted.duplicate_positions.is_empty(),
         task_id: accepted.task_id,
         status: EventStatus::Enqueued.as_str(),
         message: "Event enqueued for processing",
@@ -78,6 +84,7 @@ pub(crate) async fn submit_batch(
         event_ids: accepted.event_ids.iter().map(|id| id.0).collect(),
         task_id: accepted.task_id,
         status: EventStatus::Enqueued.as_str(),
+        duplicate_positions: accepted.duplicate_positions,
     };
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
@@ -113,6 +120,7 @@ pub(crate) fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
 pub(super) struct ListQuery {
     status: Option<String>,
     event_name: Option<String>,
+    message_id: Option<String>,
     created_from: Option<String>,
     created_until: Option<String>,
     before_id: Option<String>,
@@ -159,6 +167,7 @@ pub(crate) struct EventView {
     processing_error: Option<String>,
     attempts: i32,
     created_at: String,
+    message_id: Option<String>,
 }
 
 impl From<StoredEvent> for EventView {
@@ -178,6 +187,7 @@ impl From<StoredEvent> for EventView {
             processing_error: event.processing_error,
             attempts: event.attempts,
             created_at: format_timestamp(event.created_at),
+            message_id: event.message_id,
         }
     }
 }
@@ -250,6 +260,7 @@ fn parse_event(raw: &RawEvent, loc: &[Value]) -> Result<NewEvent, Vec<FieldIssue
     let event_type = text("event_type", &raw.event_type, true);
     let source = text("source", &raw.source, false);
     let session_id = text("session_id", &raw.session_id, false);
+    let message_id = text("message_id", &raw.message_id, false);
     if !issues.is_empty() {
         return Err(issues);
     }
@@ -259,6 +270,7 @@ fn parse_event(raw: &RawEvent, loc: &[Value]) -> Result<NewEvent, Vec<FieldIssue
         source: source.as_deref(),
         session_id: session_id.as_deref(),
         payload_json: raw.payload.as_deref().map(RawValue::get),
+        message_id: message_id.as_deref(),
     })
     .map_err(|error| vec![field_issue(error, loc)])
 }
@@ -348,6 +360,7 @@ fn parse_filter(query: ListQuery) -> Result<EventFilter, ApiError> {
     Ok(EventFilter {
         status,
         event_name: query.event_name,
+        message_id: query.message_id,
         created_from,
         created_until,
         before_id,

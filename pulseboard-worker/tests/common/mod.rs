@@ -67,10 +67,13 @@ pub async fn submit(
             .map(|event| EventToInsert { owner, event })
             .collect();
         let task_id = new_task_id();
-        let inserted = store
+        let inserted: Vec<EventId> = store
             .insert_events(&task_id.to_string(), &rows)
             .await
-            .expect("insert");
+            .expect("insert")
+            .into_iter()
+            .map(|event| event.id)
+            .collect();
         queue
             .push(
                 task_id,
@@ -158,7 +161,8 @@ pub async fn submit_single_event_jobs(
             .iter()
             .map(|event| EventToInsert { owner, event })
             .collect();
-        ids.extend(store.insert_events("bulk", &rows).await.expect("insert"));
+        let inserted = store.insert_events("bulk", &rows).await.expect("insert");
+        ids.extend(inserted.into_iter().map(|event| event.id));
     }
     let pushes = futures::stream::iter(ids.iter().map(|id| {
         queue.push(
