@@ -25,7 +25,7 @@ const OPERATIONS: &[Operation] = &[
         authenticated: false,
         request: Some("RegisterRequest"),
         success: ("201", "User"),
-        errors: &["409", "415", "422"],
+        errors: &["409", "415", "422", "503"],
     },
     Operation {
         method: "post",
@@ -34,7 +34,7 @@ const OPERATIONS: &[Operation] = &[
         authenticated: false,
         request: Some("LoginRequest"),
         success: ("200", "Token"),
-        errors: &["401", "415", "422"],
+        errors: &["401", "415", "422", "503"],
     },
     Operation {
         method: "post",
@@ -230,6 +230,7 @@ fn parameters(path: &str) -> Option<Value> {
         "/api/v1/events" => Some(json!([
             in_query("status", "string", None),
             in_query("event_name", "string", None),
+            in_query("message_id", "string", None),
             in_query("created_from", "string", Some("date-time")),
             in_query("created_until", "string", Some("date-time")),
             in_query("before_id", "integer", None),
@@ -248,14 +249,17 @@ fn schemas() -> Value {
         "event_type": {"type": "string", "minLength": 1, "maxLength": pulseboard_core::MAX_EVENT_TYPE_CHARS},
         "source": {"type": "string", "maxLength": pulseboard_core::MAX_SOURCE_CHARS, "nullable": true},
         "session_id": {"type": "string", "maxLength": pulseboard_core::MAX_SESSION_ID_CHARS, "nullable": true},
-        "payload": {"type": "object", "nullable": true, "description": "Any JSON object; validated by the worker (≤ 1 MiB, depth ≤ 10)"}}});
+        "payload": {"type": "object", "nullable": true, "description": "Any JSON object; validated by the worker (≤ 1 MiB, depth ≤ 10)"},
+        "message_id": {"type": "string", "minLength": 1, "maxLength": pulseboard_core::MAX_MESSAGE_ID_CHARS, "nullable": true,
+                       "description": "Optional client id, unique per user: a request repeating it stores nothing and answers with the first event's ids (duplicate: true). The first body stored wins."}}});
     let event = json!({"type": "object", "properties": {
         "id": {"type": "integer"}, "task_id": string, "event_name": string, "event_type": string,
         "source": nullable_string, "session_id": nullable_string, "payload": {"type": "object"},
         "properties": {"type": "object", "nullable": true},
         "status": {"type": "string", "enum": pulseboard_core::EventStatus::ALL.map(|s| s.as_str())},
         "processed": {"type": "boolean"}, "processed_at": {"type": "string", "format": "date-time", "nullable": true},
-        "processing_error": nullable_string, "attempts": {"type": "integer"}, "created_at": time}});
+        "processing_error": nullable_string, "attempts": {"type": "integer"}, "created_at": time,
+        "message_id": nullable_string}});
     json!({
         "RegisterRequest": {"type": "object", "required": ["email", "password"], "properties": {
             "email": {"type": "string", "format": "email"}, "password": {"type": "string", "minLength": crate::MIN_PASSWORD_CHARS},
@@ -265,8 +269,10 @@ fn schemas() -> Value {
         "Token": {"type": "object", "properties": {"access_token": string, "token_type": {"type": "string", "enum": ["bearer"]}, "expires_in": {"type": "integer"}}},
         "EventRequest": event_request,
         "BatchRequest": {"type": "object", "required": ["events"], "properties": {"events": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/EventRequest"}}}},
-        "EventAccepted": {"type": "object", "properties": {"event_id": {"type": "integer"}, "task_id": string, "status": string, "message": string}},
-        "BatchAccepted": {"type": "object", "properties": {"event_count": {"type": "integer"}, "event_ids": {"type": "array", "items": {"type": "integer"}}, "task_id": string, "status": string}},
+        "EventAccepted": {"type": "object", "properties": {"event_id": {"type": "integer"}, "task_id": string, "status": string, "message": string,
+            "duplicate": {"type": "boolean", "description": "The message_id was stored already: nothing was stored; event_id and task_id are the stored event's"}}},
+        "BatchAccepted": {"type": "object", "properties": {"event_count": {"type": "integer"}, "event_ids": {"type": "array", "items": {"type": "integer"}}, "task_id": string, "status": string,
+            "duplicate_positions": {"type": "array", "items": {"type": "integer"}, "description": "Positions in events whose message_id was stored already (earlier, or earlier in this batch); their event_ids are the stored events'"}}},
         "Event": event,
         "EventList": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
         "EventPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}, "next_before_id": {"type": "integer", "nullable": true}}},

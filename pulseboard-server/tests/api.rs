@@ -16,6 +16,8 @@ on_both_setups!(
     a_submitted_event_is_processed_with_normalized_properties,
     missing_or_empty_event_fields_get_422_naming_the_field,
     text_no_store_can_hold_gets_422_naming_the_field_and_is_never_stored,
+    a_retried_message_id_answers_as_the_first_time_and_stores_nothing,
+    batch_repeats_of_a_message_id_are_stored_once_and_marked,
     wrong_content_type_gets_415_and_malformed_json_gets_422,
     an_oversize_payload_is_accepted_then_rejected_by_the_worker,
     a_batch_of_three_is_one_task_with_ids_in_request_order,
@@ -185,6 +187,89 @@ async fn text_no_store_can_hold_gets_422_naming_the_field_and_is_never_stored(ap
         .call(Method::GET, "/api/v1/events", Some(&token), None)
         .await;
     assert_eq!(listed["items"], json!([]), "nothing was stored");
+}
+
+async fn a_retried_message_id_answers_as_the_first_time_and_stores_nothing(app: &TestApp) {
+    let token = app.token("retry@example.com").await;
+    let mut event = seed_event();
+    event["message_id"] = json!("msg-0001");
+    let post = |body: Value| app.call(Method::POST, "/api/v1/events", Some(&token), Some(body));
+    let (status, first) = post(event.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    assert_eq!(first["duplicate"], false);
+    let (status, again) = post(event.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (&again["event_id"], &again["task_id"], &again["duplicate"]),
+        (&first["event_id"], &first["task_id"], &json!(true))
+    );
+    event["event_name"] = json!("another_body");
+    let (_, changed) = post(event).await;
+    assert_eq!(
+        (&changed["event_id"], &changed["duplicate"]),
+        (&first["event_id"], &json!(true))
+    );
+    let id = first["event_id"].as_i64().unwrap();
+    let stored = app.wait_final(&token, id).await;
+    assert_eq!(
+        (&stored["message_id"], &stored["event_name"]),
+        (&json!("msg-0001"), &json!("page_view")),
+        "the first stored wins"
+    );
+    let (_, listed) = app
+        .call(
+            Method::GET,
+            "/api/v1/events?message_id=msg-0001",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let (_, all) = app
+        .call(Method::GET, "/api/v1/events", Some(&token), None)
+        .await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 1, "stored once");
+    let mut empty = seed_event();
+    empty["message_id"] = json!("");
+    let (status, body) = post(empty).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "message_id"]));
+}
+
+async fn batch_repeats_of_a_message_id_are_stored_once_and_marked(app: &TestApp) {
+    let token = app.token("batch-retry@example.com").await;
+    let with_id = |name: &str, id: Option<&str>| {
+        let mut event = json!({"event_name": name, "event_type": "t"});
+        if let Some(id) = id {
+            event["message_id"] = json!(id);
+        }
+        event
+    };
+    let batch = json!({"events": [with_id("a", Some("b-1")), with_id("b", None), with_id("c", Some("b-1"))]});
+    let post = |body: Value| {
+        app.call(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(&token),
+            Some(body),
+        )
+    };
+    let (status, first) = post(batch.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let ids = first["event_ids"].as_array().unwrap().clone();
+    assert_eq!(
+        ids[0], ids[2],
+        "a repeat inside the batch gets the first one's id"
+    );
+    assert_eq!(first["duplicate_positions"], json!([2]));
+    let retry = json!({"events": [with_id("a", Some("b-1")), with_id("c", Some("b-1"))]});
+    let (_, again) = post(retry).await;
+    assert_eq!(again["event_ids"], json!([ids[0], ids[0]]));
+    assert_eq!(again["duplicate_positions"], json!([0, 1]));
+    assert_eq!(
+        again["task_id"], first["task_id"],
+        "all repeats: the first answer's task"
+    );
 }
 
 fn seed_event() -> Value {

@@ -205,3 +205,40 @@ async fn events_are_accepted_after_the_commit_even_when_the_queue_push_fails() {
         "the sweep finds it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_callers_with_the_same_message_id_get_the_same_event() {
+    let url = pulseboard_store::test_support::fresh_postgres_url().await;
+    let store = pulseboard_store::connect(&url, 8, true).await.unwrap();
+    let (queue, _worker) = idle_queue(store.clone());
+    let batcher = MicroBatcher::start(store.clone(), queue.clone(), BatchSettings::default());
+    let user = owner(store.as_ref()).await;
+    let with_id = || {
+        NewEvent::parse(RawEventFields {
+            event_name: Some("e"),
+            event_type: Some("t"),
+            message_id: Some("same-id"),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let callers: Vec<_> = (0..20)
+        .map(|_| {
+            let batcher = batcher.clone();
+            let event = with_id();
+            tokio::spawn(async move { batcher.submit(user, vec![event]).await.unwrap() })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for caller in callers {
+        answers.push(caller.await.unwrap());
+    }
+    let first = &answers[0].event_ids;
+    assert!(
+        answers.iter().all(|a| &a.event_ids == first),
+        "one event for all"
+    );
+    let stored: usize = answers.iter().map(|a| a.stored()).sum();
+    assert_eq!(stored, 1, "stored once, 19 duplicates");
+    assert_eq!(store.count_unfinished().await.unwrap(), 1);
+}
