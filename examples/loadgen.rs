@@ -79,6 +79,12 @@ struct Args {
     /// Do not wait for the worker to finish the accepted events.
     #[arg(long)]
     no_wait: bool,
+    /// Give every event a message id, and resend a request that got no answer or a 503, with
+    /// the same ids, until it is answered (at most `--wait-timeout` seconds past the load
+    /// phase): a retrying client, whose events must be stored exactly once whatever happens
+    /// to the server meanwhile.
+    #[arg(long)]
+    message_ids: bool,
     /// Send events the API must refuse (U+0000 in `event_name`, 422), to measure what a
     /// hostile client costs the others when run beside a normal load. Implies `--no-wait`.
     #[arg(long)]
@@ -144,6 +150,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         } else {
             "page_view"
         },
+        message_id_prefix: args.message_ids.then(|| format!("lg-{}", unique_suffix())),
+        resend_until: Instant::now() + Duration::from_secs(args.duration + args.wait_timeout),
         deadline: Instant::now() + Duration::from_secs(args.duration),
         live: LiveCounters::default(),
     });
@@ -176,11 +184,16 @@ fn http_client(args: &Args) -> anyhow::Result<Client> {
 
 // ----- Users -------------------------------------------------------------------------------------
 
+/// Milliseconds since the epoch: tells this run's users and message ids from earlier runs'.
+fn unique_suffix() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis())
+}
+
 /// Registers and logs in `count` fresh users at once; returns their bearer tokens.
 async fn log_in_users(client: &Client, base_url: &str, count: u64) -> anyhow::Result<Vec<String>> {
-    let run_id = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis());
+    let run_id = unique_suffix();
     let mut logins = tokio::task::JoinSet::new();
     for index in 0..count {
         let email = format!("loadgen+{run_id}-{index}@example.com");
@@ -261,6 +274,10 @@ struct Load {
     batch_size: usize,
     /// `page_view`, or a name with U+0000 in `--poison` mode.
     event_name: &'static str,
+    /// `--message-ids`: the prefix of this run's message ids, unique per run.
+    message_id_prefix: Option<String>,
+    /// `--message-ids`: the last moment a request is resent.
+    resend_until: Instant,
     deadline: Instant,
     live: LiveCounters,
 }
@@ -279,6 +296,13 @@ struct LiveCounters {
 struct TaskStats {
     requests: u64,
     accepted_events: u64,
+    /// Events in 202 answers, each request counted once (stored now, or stored before: a
+    /// resent request's events may have been committed before the answer was lost).
+    acknowledged_events: u64,
+    /// Of those, the ones the server had stored before (`duplicate`).
+    duplicate_events: u64,
+    /// `--message-ids`: requests given up unanswered at `--wait-timeout`.
+    unacknowledged_requests: u64,
     /// Microseconds from sending to the end of the response body, of every answered request.
     latencies_us: Vec<u64>,
     /// HTTP status (or [`CONNECTION_ERROR`]) → count, for every request not accepted.
@@ -289,6 +313,9 @@ impl TaskStats {
     fn merge(&mut self, other: Self) {
         self.requests += other.requests;
         self.accepted_events += other.accepted_events;
+        self.acknowledged_events += other.acknowledged_events;
+        self.duplicate_events += other.duplicate_events;
+        self.unacknowledged_requests += other.unacknowledged_requests;
         self.latencies_us.extend(other.latencies_us);
         for (key, count) in other.errors {
             *self.errors.entry(key).or_default() += count;
@@ -336,7 +363,8 @@ async fn run_load(load: &Arc<Load>, concurrency: u64) -> LoadReport {
     }
 }
 
-/// One client: sends requests back to back until the deadline.
+/// One client: sends requests back to back until the deadline. With `--message-ids` a request
+/// that got no answer or a 503 is sent again, with the same ids, until it is answered.
 async fn run_client(load: Arc<Load>, index: usize) -> TaskStats {
     let authorization = &load.target.authorizations[index % load.target.authorizations.len()];
     let session_id = format!("loadgen-{index}");
@@ -344,42 +372,66 @@ async fn run_client(load: Arc<Load>, index: usize) -> TaskStats {
     let mut stats = TaskStats::default();
     while Instant::now() < load.deadline {
         let sequence = load.live.next_request.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
-        let request = load_request(&load, authorization, &session_id, sequence);
-        let outcome = connection.send(&load.target, request).await;
-        stats.requests += 1;
-        match outcome {
-            Outcome::Accepted(events) => {
-                stats.latencies_us.push(micros(started.elapsed()));
-                stats.accepted_events += events;
-                load.live
-                    .accepted_events
-                    .fetch_add(events, Ordering::Relaxed);
-            }
-            Outcome::Refused {
-                status,
-                retry_after,
-            } => {
-                stats.latencies_us.push(micros(started.elapsed()));
-                count_error(&load, &mut stats, status.as_u16().to_string());
-                // A 503 asks us to back off: hammering on would only measure how fast the
-                // server says no.
-                if let Some(wait) = retry_after {
-                    pause_until_deadline(&load, wait).await;
+        loop {
+            let started = Instant::now();
+            let request = load_request(&load, authorization, &session_id, sequence);
+            let outcome = connection.send(&load.target, request).await;
+            stats.requests += 1;
+            let wait = match outcome {
+                Outcome::Accepted(answer) => {
+                    stats.latencies_us.push(micros(started.elapsed()));
+                    record_accepted(&load, &mut stats, answer);
+                    break;
                 }
+                Outcome::Refused {
+                    status,
+                    retry_after,
+                } => {
+                    stats.latencies_us.push(micros(started.elapsed()));
+                    count_error(&load, &mut stats, status.as_u16().to_string());
+                    // A 503 asks us to back off: hammering on would only measure how fast the
+                    // server says no.
+                    match retry_after {
+                        Some(wait) if status == StatusCode::SERVICE_UNAVAILABLE => wait,
+                        Some(wait) => {
+                            pause_until_deadline(&load, wait).await;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                Outcome::ConnectionError => {
+                    count_error(&load, &mut stats, CONNECTION_ERROR.to_owned());
+                    CONNECTION_ERROR_PAUSE
+                }
+            };
+            if load.message_id_prefix.is_none() {
+                pause_until_deadline(&load, wait).await;
+                break;
             }
-            Outcome::ConnectionError => {
-                count_error(&load, &mut stats, CONNECTION_ERROR.to_owned());
-                pause_until_deadline(&load, CONNECTION_ERROR_PAUSE).await;
+            if Instant::now() + wait > load.resend_until {
+                stats.unacknowledged_requests += 1;
+                break;
             }
+            tokio::time::sleep(wait).await;
         }
     }
     stats
 }
 
+fn record_accepted(load: &Load, stats: &mut TaskStats, answer: AcceptedAnswer) {
+    let stored = answer.events - answer.duplicates;
+    stats.accepted_events += stored;
+    stats.acknowledged_events += answer.events;
+    stats.duplicate_events += answer.duplicates;
+    load.live
+        .accepted_events
+        .fetch_add(stored, Ordering::Relaxed);
+}
+
 enum Outcome {
-    /// 202 with this many events stored.
-    Accepted(u64),
+    /// 202.
+    Accepted(AcceptedAnswer),
     /// Any other HTTP answer.
     Refused {
         status: StatusCode,
@@ -396,7 +448,13 @@ fn load_request(
     session_id: &str,
     sequence: u64,
 ) -> Request<Full<Bytes>> {
-    let event = |item| LoadEvent::new(load.event_name, session_id, sequence, item);
+    let event = |item| {
+        let message_id = load
+            .message_id_prefix
+            .as_ref()
+            .map(|prefix| format!("{prefix}-{sequence}-{item}"));
+        LoadEvent::new(load.event_name, session_id, sequence, item, message_id)
+    };
     let (path, body) = match load.mode {
         Mode::Single => ("/api/v1/events", serde_json::to_vec(&event(0))),
         Mode::Batch => {
@@ -426,6 +484,8 @@ struct LoadEvent<'a> {
     source: &'static str,
     session_id: &'a str,
     payload: PageView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -443,7 +503,13 @@ struct LoadBatch<'a> {
 }
 
 impl<'a> LoadEvent<'a> {
-    fn new(event_name: &'static str, session_id: &'a str, sequence: u64, item: usize) -> Self {
+    fn new(
+        event_name: &'static str,
+        session_id: &'a str,
+        sequence: u64,
+        item: usize,
+        message_id: Option<String>,
+    ) -> Self {
         const PAGES: [&str; 4] = ["/home", "/dashboard", "/pricing", "/docs"];
         Self {
             event_name,
@@ -457,6 +523,7 @@ impl<'a> LoadEvent<'a> {
                 request: sequence,
                 item,
             },
+            message_id,
         }
     }
 }
@@ -525,7 +592,7 @@ impl LoadConnection {
                 retry_after: retry_after(&headers),
             };
         }
-        Outcome::Accepted(accepted_count(&body))
+        Outcome::Accepted(accepted_answer(&body))
     }
 }
 
@@ -537,16 +604,33 @@ async fn open_connection(target: &LoadTarget) -> Option<SendRequest<Full<Bytes>>
     Some(sender)
 }
 
-/// Events a 202 stored: a batch answer says how many; a single-event answer stands for one.
-fn accepted_count(body: &[u8]) -> u64 {
+/// What a 202 said: how many events it covers, and how many of them were stored before.
+struct AcceptedAnswer {
+    events: u64,
+    duplicates: u64,
+}
+
+/// Reads a 202: a batch answer counts its events and lists its duplicates; a single-event
+/// answer stands for one, a duplicate or not.
+fn accepted_answer(body: &[u8]) -> AcceptedAnswer {
     #[derive(Deserialize)]
     struct Accepted {
         event_count: Option<u64>,
+        #[serde(default)]
+        duplicate_positions: Vec<u64>,
+        #[serde(default)]
+        duplicate: bool,
     }
-    serde_json::from_slice::<Accepted>(body)
-        .ok()
-        .and_then(|accepted| accepted.event_count)
-        .unwrap_or(1)
+    match serde_json::from_slice::<Accepted>(body) {
+        Ok(answer) => AcceptedAnswer {
+            events: answer.event_count.unwrap_or(1),
+            duplicates: (answer.duplicate_positions.len() as u64) + u64::from(answer.duplicate),
+        },
+        Err(_) => AcceptedAnswer {
+            events: 1,
+            duplicates: 0,
+        },
+    }
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -743,6 +827,9 @@ fn summary(args: &Args, report: &LoadReport, drained_in: Option<Duration>) -> Va
         "duration_s": round(report.elapsed.as_secs_f64(), 3),
         "requests": stats.requests,
         "accepted_events": stats.accepted_events,
+        "acknowledged_events": stats.acknowledged_events,
+        "duplicate_events": stats.duplicate_events,
+        "unacknowledged_requests": stats.unacknowledged_requests,
         "accepted_events_per_s": round(events_per_second(stats.accepted_events, report.elapsed), 1),
         "p50_ms": ms(50.0),
         "p95_ms": ms(95.0),

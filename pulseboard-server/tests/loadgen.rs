@@ -3,24 +3,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::process::spawn_server;
+use common::process::{loadgen_binary, spawn_server};
 use serde_json::Value;
-
-/// The `loadgen` example, built by `cargo test --workspace --all-targets` (scripts/test.sh).
-#[track_caller]
-fn loadgen_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_pulseboard-server"))
-        .with_file_name("examples")
-        .join("loadgen");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p pulseboard --example loadgen` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
 
 /// Runs the load generator for 2 s and returns its `SUMMARY` JSON.
 async fn run_loadgen(base: &str, mode: &str) -> Value {

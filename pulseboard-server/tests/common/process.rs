@@ -39,6 +39,20 @@ pub fn worker_binary() -> PathBuf {
     path
 }
 
+/// The `loadgen` example, built by `scripts/test.sh` before the tests.
+#[track_caller]
+pub fn loadgen_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_pulseboard-server"))
+        .with_file_name("examples")
+        .join("loadgen");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p pulseboard --example loadgen` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
 pub fn spawn(binary: &Path, env: &[(&str, String)], log: PathBuf) -> Process {
     let file = std::fs::File::create(&log).expect("log file");
     let mut command = Command::new(binary);
@@ -59,7 +73,11 @@ pub fn spawn(binary: &Path, env: &[(&str, String)], log: PathBuf) -> Process {
 
 /// Starts `pulseboard-server` with `env` on a free port and waits for `/health`.
 pub async fn spawn_server(env: &[(&str, String)], dir: &Path) -> (Process, String) {
-    let port = free_port();
+    spawn_server_on(free_port(), env, dir).await
+}
+
+/// Starts `pulseboard-server` with `env` on `port` and waits for `/health`.
+pub async fn spawn_server_on(port: u16, env: &[(&str, String)], dir: &Path) -> (Process, String) {
     let mut env = env.to_vec();
     env.push(("PULSEBOARD_BIND", format!("127.0.0.1:{port}")));
     let server = spawn(
