@@ -9,9 +9,10 @@
 #   MODES=poison scripts/bench.sh    # healthy clients' rate beside a client sending refused input
 #
 # Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then batch POSTs of 100
-# events; each waits until every accepted event is final. It prints one line per mode:
+# events, then the same batches with a message_id on every event; each waits until every
+# accepted event is final. It prints one line per mode:
 #   RESULT mode=… single_eps=… p50_ms=… p99_ms=… batch_eps=… e2e_eps=… server_rss_mb=… worker_rss_mb=…
-#          single_cpu_us=… batch_cpu_us=…
+#          single_cpu_us=… batch_cpu_us=… batch_mid_eps=… batch_mid_cpu_us=…
 # and, before and after the runs, a SPEED line: a fixed Python loop's time, the machine's speed.
 # (e2e_eps is the batch phase's end-to-end rate: insert + process + update of every event;
 # *_cpu_us is each process's CPU time over the phase, load and drain, per accepted event:
@@ -77,11 +78,12 @@ pg_ticks() {
 }
 redis_ticks() { ticks "$(redis-cli -p "${PULSEBOARD_TEST_REDIS_PORT:-0}" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')"; }
 
-# phase MODE CONCURRENCY BASE SERVER_PID WORKER_PID → SUMMARY json, then the CPU per event
+# phase MODE CONCURRENCY BASE SERVER_PID WORKER_PID [LOADGEN ARG…] → SUMMARY json, then the
+# CPU per event
 phase() {
   local before after lg
   before="$(pg_ticks) $(ticks "$4") $(ticks "$5") $(redis_ticks)"
-  lg=$( { TIMEFORMAT='%U %S'; time loadgen "$1" "$2" "$3" > "$WORK/summary"; } 2>&1 )
+  lg=$( { TIMEFORMAT='%U %S'; time loadgen "$1" "$2" "$3" "${@:6}" > "$WORK/summary"; } 2>&1 )
   after="$(pg_ticks) $(ticks "$4") $(ticks "$5") $(redis_ticks)"
   cat "$WORK/summary"
   python3 - "$(cat "$WORK/summary")" "$before" "$after" "$lg" <<'PY'
@@ -94,10 +96,10 @@ print("/".join(f"{n}:{t * 10000 / events:.0f}" for n, t in zip(names, used + [lo
 PY
 }
 
-# loadgen MODE CONCURRENCY BASE → its SUMMARY json
+# loadgen MODE CONCURRENCY BASE [EXTRA ARG…] → its SUMMARY json
 loadgen() {
   "$LOADGEN" --base-url "$3" --mode "$1" --concurrency "$2" --duration "$DURATION" \
-    --batch-size 100 2>>"$WORK/loadgen.log" | sed -n 's/^SUMMARY //p'
+    --batch-size 100 "${@:4}" 2>>"$WORK/loadgen.log" | sed -n 's/^SUMMARY //p'
 }
 
 field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("%.1f" % v if isinstance(v,(int,float)) else v)' "$1" "$2"; }
@@ -140,12 +142,14 @@ run_mode() {  # run_mode production|embedded RUN
   local single batch single_cpu batch_cpu
   { read -r single; read -r single_cpu; } < <(phase single "$CONCURRENCY" "$base" "$server" "$worker")
   { read -r batch; read -r batch_cpu; } < <(phase batch "$BATCH_CONCURRENCY" "$base" "$server" "$worker")
+  { read -r batch_mid; read -r batch_mid_cpu; } < <(phase batch "$BATCH_CONCURRENCY" "$base" "$server" "$worker" --message-ids)
   echo "RESULT mode=$mode run=$2 single_eps=$(field "$single" accepted_events_per_s) p50_ms=$(field "$single" p50_ms)" \
        "p99_ms=$(field "$single" p99_ms) single_e2e_eps=$(field "$single" e2e_events_per_s)" \
        "batch_eps=$(field "$batch" accepted_events_per_s) batch_p99_ms=$(field "$batch" p99_ms)" \
        "e2e_eps=$(field "$batch" e2e_events_per_s) errors=$(field "$single" errors)/$(field "$batch" errors)" \
        "server_rss_mb=$(peak_rss_mb "$server") worker_rss_mb=$( [[ -n $worker ]] && peak_rss_mb "$worker" || echo in-server)" \
-       "single_cpu_us=$single_cpu batch_cpu_us=$batch_cpu"
+       "single_cpu_us=$single_cpu batch_cpu_us=$batch_cpu" \
+       "batch_mid_eps=$(field "$batch_mid" accepted_events_per_s) batch_mid_cpu_us=$batch_mid_cpu"
   stop_processes
 }
 

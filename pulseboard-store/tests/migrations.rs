@@ -97,3 +97,19 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and
         "the sweep still finds the unfinished events"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_that_migrate_one_database_at_the_same_moment_all_start() {
+    // A server and its workers start together (docker-compose does): each applies migrations.
+    let url = pulseboard_store::test_support::fresh_postgres_url().await;
+    let starts = (0..3).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move { pulseboard_store::connect(&url, 2, true).await.map(|_| ()) })
+    });
+    for start in starts.collect::<Vec<_>>() {
+        start
+            .await
+            .unwrap()
+            .expect("every process migrates or finds the schema current");
+    }
+}
