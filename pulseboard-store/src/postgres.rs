@@ -33,6 +33,39 @@ macro_rules! select_events {
     };
 }
 
+/// The insert of a request's (or micro-batch's) events and of its task's row, with `$conflict`
+/// between them. Identity values are drawn in ORDER BY order within one statement (rows skipped
+/// for a known message id leave gaps, not reorderings), so the returned ids in order follow the
+/// request's order. The task's row (for the dashboard's task lookup) is written by the same
+/// statement, when anything was inserted.
+macro_rules! insert_events_sql {
+    ($conflict:literal) => {
+        concat!(
+            "WITH inserted AS ( \
+                 INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
+                                     payload, status, created_at, updated_at, message_id) \
+                 SELECT owner, $1, name, kind, source, session, payload::json, $2, $3, $3, message_id \
+                 FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                             $9::text[], $10::text[]) \
+                      WITH ORDINALITY AS row(owner, name, kind, source, session, payload, message_id, \
+                                             position) \
+                 ORDER BY position ",
+            $conflict,
+            " RETURNING id, user_id, message_id), \
+             batch AS ( \
+                 INSERT INTO task_batches (task_id, event_ids) \
+                 SELECT $1, array_agg(id ORDER BY id) FROM inserted HAVING count(*) > 0) \
+             SELECT id, user_id, message_id FROM inserted"
+        )
+    };
+}
+
+/// Inserts every event; fails with a unique violation on a message id its owner already has.
+const INSERT_EVENTS: &str = insert_events_sql!("");
+/// Inserts the events whose message id their owner does not have yet.
+const INSERT_EVENTS_SKIPPING_KNOWN_IDS: &str =
+    insert_events_sql!("ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING");
+
 /// PostgreSQL-backed [`EventStore`].
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -76,6 +109,36 @@ impl PostgresStore {
     /// The underlying pool, for tests and benchmarks.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Runs one of the insert statements over `events`; the (id, owner, message id) of each row
+    /// it created.
+    async fn insert_rows(
+        &self,
+        sql: &'static str,
+        task_id: &str,
+        events: &[EventToInsert<'_>],
+    ) -> Result<Vec<(i64, i64, Option<String>)>, sqlx::Error> {
+        let owners: Vec<i64> = events.iter().map(|e| e.owner.0).collect();
+        let names: Vec<&str> = events.iter().map(|e| e.event.event_name()).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event.event_type()).collect();
+        let sources: Vec<Option<&str>> = events.iter().map(|e| e.event.source()).collect();
+        let sessions: Vec<Option<&str>> = events.iter().map(|e| e.event.session_id()).collect();
+        let payloads: Vec<&str> = events.iter().map(|e| e.event.payload_json()).collect();
+        let message_ids: Vec<Option<&str>> = events.iter().map(|e| e.event.message_id()).collect();
+        sqlx::query_as(sql)
+            .bind(task_id)
+            .bind(EventStatus::Enqueued.as_str())
+            .bind(Utc::now())
+            .bind(owners)
+            .bind(names)
+            .bind(types)
+            .bind(sources)
+            .bind(sessions)
+            .bind(payloads)
+            .bind(message_ids)
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// The stored (id, task id) of the given events' message ids, by (owner, message id). A
@@ -190,46 +253,16 @@ impl EventStore for PostgresStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let owners: Vec<i64> = events.iter().map(|e| e.owner.0).collect();
-        let names: Vec<&str> = events.iter().map(|e| e.event.event_name()).collect();
-        let types: Vec<&str> = events.iter().map(|e| e.event.event_type()).collect();
-        let sources: Vec<Option<&str>> = events.iter().map(|e| e.event.source()).collect();
-        let sessions: Vec<Option<&str>> = events.iter().map(|e| e.event.session_id()).collect();
-        let payloads: Vec<&str> = events.iter().map(|e| e.event.payload_json()).collect();
-        let message_ids: Vec<Option<&str>> = events.iter().map(|e| e.event.message_id()).collect();
-        // Identity values are drawn in ORDER BY order within one statement (rows skipped for a
-        // known message id leave gaps, not reorderings), so the returned ids in order follow the
-        // request's order. The task's row (for the dashboard's task lookup) is written by the
-        // same statement, when anything was inserted.
-        let mut inserted: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
-            "WITH inserted AS ( \
-                 INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
-                                     payload, status, created_at, updated_at, message_id) \
-                 SELECT owner, $1, name, kind, source, session, payload::json, $2, $3, $3, message_id \
-                 FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], \
-                             $9::text[], $10::text[]) \
-                      WITH ORDINALITY AS row(owner, name, kind, source, session, payload, message_id, \
-                                             position) \
-                 ORDER BY position \
-                 ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING \
-                 RETURNING id, user_id, message_id), \
-             batch AS ( \
-                 INSERT INTO task_batches (task_id, event_ids) \
-                 SELECT $1, array_agg(id ORDER BY id) FROM inserted HAVING count(*) > 0) \
-             SELECT id, user_id, message_id FROM inserted",
-        )
-        .bind(task_id)
-        .bind(EventStatus::Enqueued.as_str())
-        .bind(Utc::now())
-        .bind(owners)
-        .bind(names)
-        .bind(types)
-        .bind(sources)
-        .bind(sessions)
-        .bind(payloads)
-        .bind(message_ids)
-        .fetch_all(&self.pool)
-        .await?;
+        // Most inserts repeat no message id: they run without ON CONFLICT, whose speculative
+        // insertion costs every row with a message id a second index probe. Only an insert that
+        // meets a known id runs again, skipping those.
+        let mut inserted = match self.insert_rows(INSERT_EVENTS, task_id, events).await {
+            Err(error) if is_unique_violation(&error) => {
+                self.insert_rows(INSERT_EVENTS_SKIPPING_KNOWN_IDS, task_id, events)
+                    .await?
+            }
+            inserted => inserted?,
+        };
         inserted.sort_unstable_by_key(|row| row.0);
         let stored = if inserted.len() < events.len() {
             self.stored_message_ids(events).await?

@@ -6,6 +6,8 @@
 -- migration's transaction, and a server and a worker migrating at the same moment deadlocked
 -- on it. On a very large table, create it CONCURRENTLY by hand before upgrading; this
 -- migration then finds it.
-ALTER TABLE events ADD COLUMN IF NOT EXISTS message_id TEXT;
+-- COLLATE "C": ids are only ever compared for equality, and the index compares bytes instead
+-- of calling the database locale's collation.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS message_id TEXT COLLATE "C";
 CREATE UNIQUE INDEX IF NOT EXISTS events_owner_message_id
     ON events (user_id, message_id) WHERE message_id IS NOT NULL;
