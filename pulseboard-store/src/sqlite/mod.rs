@@ -3,7 +3,12 @@
 //! Lists (ids, statuses) are bound as one JSON array and read with `json_each`, so every statement
 //! is static text that sqlx prepares once per connection.
 
-use std::collections::HashMap;
+mod insert;
+mod writer;
+
+use insert::insert_rows;
+use writer::Writer;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +16,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pulseboard_core::{EventStatus, format_timestamp};
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::Mutex;
 
 use crate::error::is_unique_violation;
 use crate::rows::{EventRow, UnfinishedRow, UserRow, into_events};
@@ -25,7 +27,7 @@ use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, MinuteActivity,
     NewUser, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor,
     UnfinishedEvent, User, UserId, attempt_sources, final_statuses, match_inserted, merge_activity,
-    message_key, sources_of, status_names, unfinished_sql_list,
+    sources_of, status_names, unfinished_sql_list,
 };
 
 /// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's 32,766 limit.
@@ -55,48 +57,6 @@ macro_rules! select_events {
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: Arc<Mutex<()>>,
-}
-
-/// The writer's turn and the connection it writes on.
-///
-/// A connection whose write failed is closed, never returned to the pool. After a failed COMMIT
-/// (a full disk, an I/O error) SQLite may or may not have rolled back by itself; a connection left
-/// inside a transaction would make every later commit on it commit nothing, and hold the write
-/// lock against every other connection. Closing it rolls back whatever is still open.
-struct Writer<'a> {
-    _turn: MutexGuard<'a, ()>,
-    connection: PoolConnection<Sqlite>,
-}
-
-impl Writer<'_> {
-    fn connection(&mut self) -> &mut SqliteConnection {
-        &mut self.connection
-    }
-
-    /// Passes `result` on. On an error it first rolls back whatever may still be open, so the
-    /// next writer finds the write lock free, and has the connection closed instead of pooled
-    /// (see [`Writer`]). The ROLLBACK's own error is expected (SQLite may have rolled back
-    /// already, or there was no transaction) and says nothing new.
-    async fn finish<T>(&mut self, result: Result<T, sqlx::Error>) -> StoreResult<T> {
-        if result.is_err() {
-            let _ = sqlx::raw_sql("ROLLBACK").execute(self.connection()).await;
-            self.connection.close_on_drop();
-        }
-        Ok(result?)
-    }
-
-    /// Commits the transaction when `result` is a success, and passes on the first error.
-    /// Either way, a connection that failed is closed (see [`Writer`]).
-    async fn commit<T>(mut self, result: Result<T, sqlx::Error>) -> StoreResult<T> {
-        let committed = match result {
-            Ok(value) => sqlx::raw_sql("COMMIT")
-                .execute(self.connection())
-                .await
-                .map(|_| value),
-            Err(error) => Err(error),
-        };
-        self.finish(committed).await
-    }
 }
 
 impl SqliteStore {
@@ -146,10 +106,7 @@ impl SqliteStore {
     async fn writer(&self) -> StoreResult<Writer<'_>> {
         let turn = self.writer.lock().await;
         let connection = self.pool.acquire().await?;
-        Ok(Writer {
-            _turn: turn,
-            connection,
-        })
+        Ok(Writer::new(turn, connection))
     }
 
     /// Like [`Self::writer`], inside `BEGIN IMMEDIATE`: the write lock is taken now, so a
@@ -484,77 +441,6 @@ impl EventStore for SqliteStore {
             .await?;
         into_events(rows)
     }
-}
-
-/// Rows an insert created, in id order, and the stored rows of message ids it skipped.
-type Written = (
-    Vec<(i64, i64, Option<String>)>,
-    HashMap<(i64, String), (i64, String)>,
-);
-
-/// Inserts `events` in chunks inside the caller's transaction, skipping message ids their
-/// owner already has. The transaction holds the write lock, so the look-up of those sees every
-/// committed row.
-async fn insert_rows(
-    connection: &mut SqliteConnection,
-    task_id: &str,
-    events: &[EventToInsert<'_>],
-    now: &str,
-) -> Result<Written, sqlx::Error> {
-    let mut inserted: Vec<(i64, i64, Option<String>)> = Vec::with_capacity(events.len());
-    for chunk in events.chunks(INSERT_CHUNK_ROWS) {
-        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
-             payload, status, created_at, updated_at, message_id) ",
-        );
-        insert.push_values(chunk, |mut row, item| {
-            row.push_bind(item.owner.0)
-                .push_bind(task_id)
-                .push_bind(item.event.event_name())
-                .push_bind(item.event.event_type())
-                .push_bind(item.event.source())
-                .push_bind(item.event.session_id())
-                .push_bind(item.event.payload_json())
-                .push_bind(EventStatus::Enqueued.as_str())
-                .push_bind(now)
-                .push_bind(now)
-                .push_bind(item.event.message_id());
-        });
-        insert.push(
-            " ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING \
-             RETURNING id, user_id, message_id",
-        );
-        inserted.extend(insert.build_query_as().fetch_all(&mut *connection).await?);
-    }
-    // Rowids are assigned in VALUES order; RETURNING order is not guaranteed.
-    inserted.sort_unstable_by_key(|row| row.0);
-    let stored = if inserted.len() < events.len() {
-        stored_message_ids(connection, events).await?
-    } else {
-        HashMap::new()
-    };
-    Ok((inserted, stored))
-}
-
-/// The stored (id, task id) of the given events' message ids, by (owner, message id).
-async fn stored_message_ids(
-    connection: &mut SqliteConnection,
-    events: &[EventToInsert<'_>],
-) -> Result<HashMap<(i64, String), (i64, String)>, sqlx::Error> {
-    let keys: Vec<(i64, &str)> = events.iter().filter_map(message_key).collect();
-    let keys = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".to_owned());
-    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-        "SELECT e.user_id, e.message_id, e.id, e.task_id \
-         FROM json_each(?1) AS k JOIN events e \
-           ON e.user_id = k.value ->> 0 AND e.message_id = k.value ->> 1",
-    )
-    .bind(keys)
-    .fetch_all(&mut *connection)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(owner, message_id, id, task)| ((owner, message_id), (id, task)))
-        .collect())
 }
 
 /// A filter's instant as stored text. Stored timestamps have four-digit years, and compare as
