@@ -99,11 +99,13 @@ pub async fn counts(store: &dyn EventStore) -> HashMap<EventStatus, i64> {
         .collect()
 }
 
-/// Waits until `expected` events are final, or panics with the counts after `timeout`.
+/// Waits until `expected` events are final, or panics with the counts after `timeout`, also
+/// while the store keeps failing (an outage that never ends must not hang the test).
 pub async fn wait_all_final(store: &dyn EventStore, expected: i64, timeout: Duration) -> Duration {
     let started = Instant::now();
     loop {
-        if let Ok(now) = store.counts_by_status().await {
+        let counts = store.counts_by_status().await;
+        if let Ok(now) = &counts {
             let finished: i64 = now
                 .iter()
                 .filter(|c| c.status.is_final())
@@ -112,9 +114,9 @@ pub async fn wait_all_final(store: &dyn EventStore, expected: i64, timeout: Dura
             if finished >= expected {
                 return started.elapsed();
             }
-            if started.elapsed() > timeout {
-                panic!("only {finished} of {expected} events final after {timeout:?}: {now:?}");
-            }
+        }
+        if started.elapsed() > timeout {
+            panic!("fewer than {expected} events final after {timeout:?}: {counts:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
