@@ -143,6 +143,19 @@ fn message_key<'a>(event: &EventToInsert<'a>) -> Option<(i64, &'a str)> {
     event.event.message_id().map(|id| (event.owner.0, id))
 }
 
+/// A row an insert created: (id, owner, message id).
+type InsertedRow = (i64, i64, Option<String>);
+
+/// Events already stored under a message id: (owner, message id) → (id, task id).
+type StoredIds = std::collections::HashMap<(i64, String), (i64, String)>;
+
+/// [`StoredIds`] from `SELECT user_id, message_id, id, task_id` rows.
+fn stored_ids(rows: Vec<(i64, String, i64, String)>) -> StoredIds {
+    rows.into_iter()
+        .map(|(owner, message_id, id, task)| ((owner, message_id), (id, task)))
+        .collect()
+}
+
 /// Maps an insert's results back to the events given, in their order.
 ///
 /// `inserted` holds (id, owner, message id) of the rows the insert created, in id order (ids
@@ -152,8 +165,8 @@ fn message_key<'a>(event: &EventToInsert<'a>) -> Option<(i64, &'a str)> {
 fn match_inserted(
     events: &[EventToInsert<'_>],
     task_id: &str,
-    inserted: &[(i64, i64, Option<String>)],
-    stored: &std::collections::HashMap<(i64, String), (i64, String)>,
+    inserted: &[InsertedRow],
+    stored: &StoredIds,
 ) -> StoreResult<Vec<InsertedEvent>> {
     use std::collections::{HashMap, HashSet};
     let mut anonymous = inserted

@@ -1,6 +1,5 @@
 //! The PostgreSQL store (production). Every bulk operation is one statement over `UNNEST`ed arrays.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,10 +11,11 @@ use sqlx::{Connection as _, QueryBuilder};
 use crate::error::is_unique_violation;
 use crate::rows::{EventRow, UnfinishedRow, UserRow, ids, into_events};
 use crate::{
-    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, MinuteActivity,
-    NewUser, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor,
-    UnfinishedEvent, User, UserId, attempt_sources, final_statuses, match_inserted, merge_activity,
-    message_key, sources_of, status_names, unfinished_sql_list,
+    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, InsertedRow,
+    MinuteActivity, NewUser, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent,
+    StoredIds, SweepCursor, UnfinishedEvent, User, UserId, attempt_sources, final_statuses,
+    match_inserted, merge_activity, message_key, sources_of, status_names, stored_ids,
+    unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -118,7 +118,7 @@ impl PostgresStore {
         sql: &'static str,
         task_id: &str,
         events: &[EventToInsert<'_>],
-    ) -> Result<Vec<(i64, i64, Option<String>)>, sqlx::Error> {
+    ) -> Result<Vec<InsertedRow>, sqlx::Error> {
         let owners: Vec<i64> = events.iter().map(|e| e.owner.0).collect();
         let names: Vec<&str> = events.iter().map(|e| e.event.event_name()).collect();
         let types: Vec<&str> = events.iter().map(|e| e.event.event_type()).collect();
@@ -144,10 +144,7 @@ impl PostgresStore {
     /// The stored (id, task id) of the given events' message ids, by (owner, message id). A
     /// statement of its own: it must see rows that a concurrent insert committed after the
     /// insert's snapshot was taken.
-    async fn stored_message_ids(
-        &self,
-        events: &[EventToInsert<'_>],
-    ) -> StoreResult<HashMap<(i64, String), (i64, String)>> {
+    async fn stored_message_ids(&self, events: &[EventToInsert<'_>]) -> StoreResult<StoredIds> {
         let (owners, message_ids): (Vec<i64>, Vec<&str>) =
             events.iter().filter_map(message_key).unzip();
         let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
@@ -159,10 +156,7 @@ impl PostgresStore {
         .bind(message_ids)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(owner, message_id, id, task)| ((owner, message_id), (id, task)))
-            .collect())
+        Ok(stored_ids(rows))
     }
 
     async fn select_events(&self, sql: &'static str, key: &str) -> StoreResult<Vec<StoredEvent>> {
@@ -267,7 +261,7 @@ impl EventStore for PostgresStore {
         let stored = if inserted.len() < events.len() {
             self.stored_message_ids(events).await?
         } else {
-            HashMap::new()
+            StoredIds::new()
         };
         match_inserted(events, task_id, &inserted, &stored)
     }

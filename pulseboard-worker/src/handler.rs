@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use apalis::prelude::{AbortError, BoxDynError, Data, TaskId};
-use pulseboard_store::EventId;
 use tracing::debug;
 
 use crate::{JobContext, JobSummary, ProcessEvents, run_job};
@@ -46,8 +45,7 @@ async fn renew_lease_if_it_waited_long(
     if !waited.is_some_and(|waited| context.lease.renew_at_start(waited)) {
         return;
     }
-    let ids: Vec<EventId> = job.event_ids.iter().copied().map(EventId).collect();
-    if let Err(error) = context.store.touch_unfinished(&ids).await {
+    if let Err(error) = context.store.touch_unfinished(&job.ids()).await {
         debug!(error = %error, "could not renew the lease of a job that waited long");
     }
 }

@@ -30,6 +30,13 @@ pub struct ProcessEvents {
     pub event_ids: Vec<i64>,
 }
 
+impl ProcessEvents {
+    /// The job's event ids as the store takes them.
+    pub fn ids(&self) -> Vec<EventId> {
+        self.event_ids.iter().copied().map(EventId).collect()
+    }
+}
+
 /// What a finished job did, as stored in the queue's result.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSummary {
@@ -77,7 +84,7 @@ pub struct JobContext {
 /// (after a crash, or by the recovery sweep) goes on from the attempts already recorded. A
 /// permanent store error (one a retry would hit again) ends the job at once.
 pub async fn run_job(context: &JobContext, job: &ProcessEvents) -> Result<JobSummary, JobError> {
-    let ids: Vec<EventId> = job.event_ids.iter().copied().map(EventId).collect();
+    let ids = job.ids();
     let mut budget = AttemptBudget::default();
     loop {
         let attempt = run_attempt(context, &ids, &mut budget);

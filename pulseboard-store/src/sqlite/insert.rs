@@ -1,19 +1,14 @@
 //! The multi-row insert of events, skipping message ids their owner already has.
 
-use std::collections::HashMap;
-
 use pulseboard_core::EventStatus;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::INSERT_CHUNK_ROWS;
-use crate::{EventToInsert, message_key};
+use crate::{EventToInsert, InsertedRow, StoredIds, message_key, stored_ids};
 
 /// Rows an insert created, in id order, and the stored rows of message ids it skipped.
-pub(super) type Written = (
-    Vec<(i64, i64, Option<String>)>,
-    HashMap<(i64, String), (i64, String)>,
-);
+pub(super) type Written = (Vec<InsertedRow>, StoredIds);
 
 /// Inserts `events` in chunks inside the caller's transaction, skipping message ids their
 /// owner already has. The transaction holds the write lock, so the look-up of those sees every
@@ -24,7 +19,7 @@ pub(super) async fn insert_rows(
     events: &[EventToInsert<'_>],
     now: &str,
 ) -> Result<Written, sqlx::Error> {
-    let mut inserted: Vec<(i64, i64, Option<String>)> = Vec::with_capacity(events.len());
+    let mut inserted: Vec<InsertedRow> = Vec::with_capacity(events.len());
     for chunk in events.chunks(INSERT_CHUNK_ROWS) {
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
@@ -54,7 +49,7 @@ pub(super) async fn insert_rows(
     let stored = if inserted.len() < events.len() {
         stored_message_ids(connection, events).await?
     } else {
-        HashMap::new()
+        StoredIds::new()
     };
     Ok((inserted, stored))
 }
@@ -63,7 +58,7 @@ pub(super) async fn insert_rows(
 async fn stored_message_ids(
     connection: &mut SqliteConnection,
     events: &[EventToInsert<'_>],
-) -> Result<HashMap<(i64, String), (i64, String)>, sqlx::Error> {
+) -> Result<StoredIds, sqlx::Error> {
     let keys: Vec<(i64, &str)> = events.iter().filter_map(message_key).collect();
     let keys = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".to_owned());
     let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
@@ -74,8 +69,5 @@ async fn stored_message_ids(
     .bind(keys)
     .fetch_all(&mut *connection)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(owner, message_id, id, task)| ((owner, message_id), (id, task)))
-        .collect())
+    Ok(stored_ids(rows))
 }
