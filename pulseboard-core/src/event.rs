@@ -1,5 +1,9 @@
 //! Incoming events, accepted only through [`NewEvent::parse`].
 
+use chrono::{DateTime, Utc};
+
+use crate::EventStatus;
+
 /// Longest accepted `event_name`, in characters.
 pub const MAX_EVENT_NAME_CHARS: usize = 255;
 /// Longest accepted `event_type`, in characters.
@@ -10,6 +14,8 @@ pub const MAX_SOURCE_CHARS: usize = 100;
 pub const MAX_SESSION_ID_CHARS: usize = 255;
 /// Longest accepted `message_id`, in characters.
 pub const MAX_MESSAGE_ID_CHARS: usize = 255;
+/// Longest accepted client `user_id` or `anonymous_id`, in characters.
+pub const MAX_CLIENT_ID_CHARS: usize = 255;
 
 /// The fields of an event as a client sent them, before any rule was applied.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +32,15 @@ pub struct RawEventFields<'a> {
     pub payload_json: Option<&'a str>,
     /// Optional client id of the event, unique per owner: a repeat is stored once.
     pub message_id: Option<&'a str>,
+    /// Optional id the client's app gives its end user (SDKs' `userId`, PostHog `distinct_id`).
+    pub user_id: Option<&'a str>,
+    /// Optional id an SDK gives an end user not yet identified (`anonymousId`).
+    pub anonymous_id: Option<&'a str>,
+    /// When the event happened by the client's clock (SDKs' `timestamp`).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// JSON text of everything else the client sent with the event (an SDK message's other
+    /// fields), kept so nothing sent is dropped.
+    pub context_json: Option<&'a str>,
 }
 
 /// Why an incoming event was refused. Each variant names the offending field.
@@ -107,6 +122,11 @@ pub struct NewEvent {
     session_id: Option<String>,
     payload_json: String,
     message_id: Option<String>,
+    user_id: Option<String>,
+    anonymous_id: Option<String>,
+    occurred_at: Option<DateTime<Utc>>,
+    context_json: Option<String>,
+    rejection: Option<String>,
 }
 
 impl NewEvent {
@@ -119,7 +139,81 @@ impl NewEvent {
             session_id: optional("session_id", raw.session_id, MAX_SESSION_ID_CHARS)?,
             payload_json: payload("payload", raw.payload_json)?,
             message_id: message_id("message_id", raw.message_id)?,
+            user_id: optional("user_id", raw.user_id, MAX_CLIENT_ID_CHARS)?,
+            anonymous_id: optional("anonymous_id", raw.anonymous_id, MAX_CLIENT_ID_CHARS)?,
+            occurred_at: raw.occurred_at,
+            context_json: raw.context_json.map(|json| payload("context", Some(json))).transpose()?,
+            rejection: None,
         })
+    }
+
+    /// An event of fixed texts and nothing else, for the protocol mapping's last resort: a
+    /// record of a message none of whose own values passed the rules. Unchecked, so callers pass
+    /// only constants that satisfy them (non-empty, within the limits, no NUL).
+    pub(crate) fn from_constants(event_name: &'static str, event_type: &'static str) -> Self {
+        Self {
+            event_name: event_name.to_owned(),
+            event_type: event_type.to_owned(),
+            source: None,
+            session_id: None,
+            payload_json: "{}".to_owned(),
+            message_id: None,
+            user_id: None,
+            anonymous_id: None,
+            occurred_at: None,
+            context_json: None,
+            rejection: None,
+        }
+    }
+
+    /// This event, marked as a message that could not become a valid event: it is stored
+    /// already judged, as `validation_error` with `reason`, and never processed. Protocol
+    /// routes store such messages instead of dropping them, so a client's retry finds them.
+    pub fn rejected(mut self, reason: impl Into<String>) -> Self {
+        self.rejection = Some(reason.into());
+        self
+    }
+
+    /// Why this event was rejected on arrival, when it was (see [`NewEvent::rejected`]).
+    pub fn rejection(&self) -> Option<&str> {
+        self.rejection.as_deref()
+    }
+
+    /// The status the event is stored in: `enqueued`, or `validation_error` when rejected.
+    pub fn initial_status(&self) -> EventStatus {
+        if self.rejection.is_some() {
+            EventStatus::ValidationError
+        } else {
+            EventStatus::Enqueued
+        }
+    }
+
+    /// The client's id of its end user, when given.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+
+    /// The SDK's anonymous id of the end user, when given.
+    pub fn anonymous_id(&self) -> Option<&str> {
+        self.anonymous_id.as_deref()
+    }
+
+    /// When the event happened by the client's clock, when given.
+    pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
+        self.occurred_at
+    }
+
+    /// JSON text of the other fields the client sent, when any.
+    pub fn context_json(&self) -> Option<&str> {
+        self.context_json.as_deref()
+    }
+
+    /// Sets the source when the client named none (a write key's name, for instance).
+    pub fn with_default_source(mut self, source: &str) -> Self {
+        if self.source.is_none() && !source.is_empty() {
+            self.source = Some(source.chars().take(MAX_SOURCE_CHARS).collect());
+        }
+        self
     }
 
     /// The event's name, e.g. `page_view`.

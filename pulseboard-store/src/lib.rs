@@ -23,7 +23,8 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     EventFilter, EventId, EventOutcome, EventToInsert, InsertedEvent, MinuteActivity, NewUser,
-    StaleEvents, StatusCount, StoredEvent, SweepCursor, UnfinishedEvent, User, UserId,
+    StaleEvents, StatusCount, StoredEvent, SweepCursor, UnfinishedEvent, User, UserId, WriteKey,
+    WriteKeyId, WriteKeyUse,
 };
 
 /// Everything the API, the worker, the recovery sweep and the dashboard ask of storage.
@@ -118,6 +119,32 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Every event a job carried, in id order.
     async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Stores a write key for `owner` under `name`; only the key's hash is given and kept.
+    async fn create_write_key(
+        &self,
+        owner: UserId,
+        name: &str,
+        key_hash: &str,
+    ) -> StoreResult<WriteKey>;
+
+    /// `owner`'s write keys (every user's with `None`, for the operator), revoked ones
+    /// included, oldest first, at most `limit`.
+    async fn list_write_keys(
+        &self,
+        owner: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<WriteKey>>;
+
+    /// Revokes `owner`'s key `id`. `false` when `owner` has no such key; revoking twice is
+    /// harmless and keeps the first revocation time.
+    async fn revoke_write_key(&self, owner: UserId, id: WriteKeyId) -> StoreResult<bool>;
+
+    /// The active (not revoked) key with this hash.
+    async fn find_write_key(&self, key_hash: &str) -> StoreResult<Option<WriteKey>>;
+
+    /// Adds use counts and moves each key's last-use time forward (never back).
+    async fn record_write_key_use(&self, uses: &[WriteKeyUse]) -> StoreResult<()>;
 }
 
 /// Opens the store a URL names: `postgres://…` or `sqlite://path` (`sqlite::memory:` for tests).

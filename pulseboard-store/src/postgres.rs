@@ -4,18 +4,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pulseboard_core::EventStatus;
+use pulseboard_core::{EventStatus, NewEvent};
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection as _, QueryBuilder};
 
 use crate::error::is_unique_violation;
-use crate::rows::{EventRow, UnfinishedRow, UserRow, ids, into_events};
+use crate::rows::{
+    EventRow, UnfinishedRow, UserRow, WriteKeyRow, ids, into_events, write_key_columns,
+};
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, InsertedRow,
     MinuteActivity, NewUser, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent,
-    StoredIds, SweepCursor, UnfinishedEvent, User, UserId, attempt_sources, final_statuses,
-    match_inserted, merge_activity, message_key, sources_of, status_names, stored_ids,
-    unfinished_sql_list,
+    StoredIds, SweepCursor, UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse,
+    attempt_sources, final_statuses, match_inserted, merge_activity, message_key, sources_of,
+    status_names, stored_ids, unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -27,7 +29,8 @@ macro_rules! select_events {
         concat!(
             "SELECT id, user_id, task_id, event_name, event_type, source, session_id, ",
             "payload::text AS payload, properties::text AS properties, status, processing_error, ",
-            "attempts, created_at, updated_at, processed_at, message_id FROM events ",
+            "attempts, created_at, updated_at, processed_at, message_id, client_user_id, ",
+            "anonymous_id, occurred_at, context::text AS context FROM events ",
             $rest
         )
     };
@@ -38,18 +41,40 @@ macro_rules! select_events {
 /// for a known message id leave gaps, not reorderings), so the returned ids in order follow the
 /// request's order. The task's row (for the dashboard's task lookup) is written by the same
 /// statement, when anything was inserted.
+///
+/// Two shapes: the native one (every event `enqueued`, no SDK fields: the fewest arrays to
+/// bind and unnest) and the full one for events from SDK messages.
 macro_rules! insert_events_sql {
-    ($conflict:literal) => {
+    (native, $conflict:literal) => {
+        insert_events_sql!("", "$2", "", "", "", $conflict)
+    };
+    (full, $conflict:literal) => {
+        insert_events_sql!(
+            ", processing_error, client_user_id, anonymous_id, occurred_at, context",
+            "status",
+            ", error, client_user, anonymous, occurred, context::json",
+            ", $2::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::text[]",
+            ", status, error, client_user, anonymous, occurred, context",
+            $conflict
+        )
+    };
+    ($columns:literal, $status:literal, $values:literal, $arrays:literal, $names:literal,
+     $conflict:literal) => {
         concat!(
             "WITH inserted AS ( \
                  INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
-                                     payload, status, created_at, updated_at, message_id) \
-                 SELECT owner, $1, name, kind, source, session, payload::json, $2, $3, $3, message_id \
-                 FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], \
-                             $9::text[], $10::text[]) \
-                      WITH ORDINALITY AS row(owner, name, kind, source, session, payload, message_id, \
-                                             position) \
-                 ORDER BY position ",
+                                     payload, status, created_at, updated_at, message_id",
+            $columns,
+            ") SELECT owner, $1, name, kind, source, session, payload::json, ",
+            $status,
+            ", $3, $3, message_id",
+            $values,
+            " FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                             $9::text[], $10::text[]",
+            $arrays,
+            ") WITH ORDINALITY AS row(owner, name, kind, source, session, payload, message_id",
+            $names,
+            ", position) ORDER BY position ",
             $conflict,
             " RETURNING id, user_id, message_id), \
              batch AS ( \
@@ -60,11 +85,39 @@ macro_rules! insert_events_sql {
     };
 }
 
-/// Inserts every event; fails with a unique violation on a message id its owner already has.
-const INSERT_EVENTS: &str = insert_events_sql!("");
-/// Inserts the events whose message id their owner does not have yet.
-const INSERT_EVENTS_SKIPPING_KNOWN_IDS: &str =
-    insert_events_sql!("ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING");
+/// An insert's two statements: one that fails with a unique violation on a message id its
+/// owner already has, and one that skips such ids.
+struct InsertStatements {
+    plain: &'static str,
+    skipping_known_ids: &'static str,
+}
+
+/// Native events: all `enqueued`, no SDK fields.
+const INSERT_NATIVE: InsertStatements = InsertStatements {
+    plain: insert_events_sql!(native, ""),
+    skipping_known_ids: insert_events_sql!(
+        native,
+        "ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING"
+    ),
+};
+/// Events with SDK fields, or rejected on arrival.
+const INSERT_FULL: InsertStatements = InsertStatements {
+    plain: insert_events_sql!(full, ""),
+    skipping_known_ids: insert_events_sql!(
+        full,
+        "ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING"
+    ),
+};
+
+/// Whether an event needs the full insert: it carries SDK fields or was rejected on arrival.
+fn needs_full_insert(event: &EventToInsert<'_>) -> bool {
+    let event = event.event;
+    event.rejection().is_some()
+        || event.user_id().is_some()
+        || event.anonymous_id().is_some()
+        || event.occurred_at().is_some()
+        || event.context_json().is_some()
+}
 
 /// PostgreSQL-backed [`EventStore`].
 #[derive(Debug, Clone)]
@@ -115,30 +168,56 @@ impl PostgresStore {
     /// it created.
     async fn insert_rows(
         &self,
-        sql: &'static str,
+        full: bool,
+        skip_known_ids: bool,
         task_id: &str,
         events: &[EventToInsert<'_>],
     ) -> Result<Vec<InsertedRow>, sqlx::Error> {
+        let statements = if full { &INSERT_FULL } else { &INSERT_NATIVE };
+        let sql = if skip_known_ids {
+            statements.skipping_known_ids
+        } else {
+            statements.plain
+        };
+        let column = |field: fn(&NewEvent) -> Option<&str>| -> Vec<Option<&str>> {
+            events.iter().map(|e| field(e.event)).collect()
+        };
         let owners: Vec<i64> = events.iter().map(|e| e.owner.0).collect();
         let names: Vec<&str> = events.iter().map(|e| e.event.event_name()).collect();
         let types: Vec<&str> = events.iter().map(|e| e.event.event_type()).collect();
-        let sources: Vec<Option<&str>> = events.iter().map(|e| e.event.source()).collect();
-        let sessions: Vec<Option<&str>> = events.iter().map(|e| e.event.session_id()).collect();
         let payloads: Vec<&str> = events.iter().map(|e| e.event.payload_json()).collect();
-        let message_ids: Vec<Option<&str>> = events.iter().map(|e| e.event.message_id()).collect();
-        sqlx::query_as(sql)
-            .bind(task_id)
-            .bind(EventStatus::Enqueued.as_str())
+        let query = sqlx::query_as(sql).bind(task_id);
+        let query = if full {
+            let statuses: Vec<&str> = events
+                .iter()
+                .map(|e| e.event.initial_status().as_str())
+                .collect();
+            query.bind(statuses)
+        } else {
+            query.bind(EventStatus::Enqueued.as_str())
+        };
+        let query = query
             .bind(Utc::now())
             .bind(owners)
             .bind(names)
             .bind(types)
-            .bind(sources)
-            .bind(sessions)
+            .bind(column(NewEvent::source))
+            .bind(column(NewEvent::session_id))
             .bind(payloads)
-            .bind(message_ids)
-            .fetch_all(&self.pool)
-            .await
+            .bind(column(NewEvent::message_id));
+        let query = if full {
+            let occurred: Vec<Option<DateTime<Utc>>> =
+                events.iter().map(|e| e.event.occurred_at()).collect();
+            query
+                .bind(column(NewEvent::rejection))
+                .bind(column(NewEvent::user_id))
+                .bind(column(NewEvent::anonymous_id))
+                .bind(occurred)
+                .bind(column(NewEvent::context_json))
+        } else {
+            query
+        };
+        query.fetch_all(&self.pool).await
     }
 
     /// The stored (id, task id) of the given events' message ids, by (owner, message id). A
@@ -250,10 +329,10 @@ impl EventStore for PostgresStore {
         // Most inserts repeat no message id: they run without ON CONFLICT, whose speculative
         // insertion costs every row with a message id a second index probe. Only an insert that
         // meets a known id runs again, skipping those.
-        let mut inserted = match self.insert_rows(INSERT_EVENTS, task_id, events).await {
+        let full = events.iter().any(needs_full_insert);
+        let mut inserted = match self.insert_rows(full, false, task_id, events).await {
             Err(error) if is_unique_violation(&error) => {
-                self.insert_rows(INSERT_EVENTS_SKIPPING_KNOWN_IDS, task_id, events)
-                    .await?
+                self.insert_rows(full, true, task_id, events).await?
             }
             inserted => inserted?,
         };
@@ -489,5 +568,91 @@ impl EventStore for PostgresStore {
             "WHERE id IN (SELECT unnest(event_ids) FROM task_batches WHERE task_id = $1) ORDER BY id"
         );
         self.select_events(sql, task_id).await
+    }
+
+    async fn create_write_key(
+        &self,
+        owner: UserId,
+        name: &str,
+        key_hash: &str,
+    ) -> StoreResult<WriteKey> {
+        let sql = concat!(
+            "INSERT INTO write_keys (user_id, name, key_hash, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING ",
+            write_key_columns!()
+        );
+        let row: WriteKeyRow = sqlx::query_as(sql)
+            .bind(owner.0)
+            .bind(name)
+            .bind(key_hash)
+            .bind(Utc::now())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.into())
+    }
+
+    async fn list_write_keys(
+        &self,
+        owner: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<WriteKey>> {
+        let sql = concat!(
+            "SELECT ",
+            write_key_columns!(),
+            " FROM write_keys WHERE $1::bigint IS NULL OR user_id = $1 ORDER BY id LIMIT $2"
+        );
+        let rows: Vec<WriteKeyRow> = sqlx::query_as(sql)
+            .bind(owner.map(|owner| owner.0))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(WriteKey::from).collect())
+    }
+
+    async fn revoke_write_key(&self, owner: UserId, id: WriteKeyId) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE write_keys SET revoked_at = COALESCE(revoked_at, $3) \
+             WHERE id = $1 AND user_id = $2",
+        )
+        .bind(id.0)
+        .bind(owner.0)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn find_write_key(&self, key_hash: &str) -> StoreResult<Option<WriteKey>> {
+        let sql = concat!(
+            "SELECT ",
+            write_key_columns!(),
+            " FROM write_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+        );
+        let row: Option<WriteKeyRow> = sqlx::query_as(sql)
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(WriteKey::from))
+    }
+
+    async fn record_write_key_use(&self, uses: &[WriteKeyUse]) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = uses.iter().map(|used| used.id.0).collect();
+        let counts: Vec<i64> = uses.iter().map(|used| used.events).collect();
+        let times: Vec<DateTime<Utc>> = uses.iter().map(|used| used.at).collect();
+        sqlx::query(
+            "UPDATE write_keys k SET event_count = k.event_count + u.events, \
+                    last_used_at = GREATEST(k.last_used_at, u.at) \
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::timestamptz[]) AS u(id, events, at) \
+             WHERE k.id = u.id",
+        )
+        .bind(ids)
+        .bind(counts)
+        .bind(times)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@ use pulseboard_core::EventStatus;
 
 use crate::{
     EventId, StaleEvents, StoreError, StoreResult, StoredEvent, SweepCursor, UnfinishedEvent, User,
-    UserId,
+    UserId, WriteKey, WriteKeyId,
 };
 
 #[derive(sqlx::FromRow)]
@@ -47,6 +47,10 @@ pub(crate) struct EventRow {
     updated_at: DateTime<Utc>,
     processed_at: Option<DateTime<Utc>>,
     message_id: Option<String>,
+    client_user_id: Option<String>,
+    anonymous_id: Option<String>,
+    occurred_at: Option<DateTime<Utc>>,
+    context: Option<String>,
 }
 
 impl TryFrom<EventRow> for StoredEvent {
@@ -70,9 +74,47 @@ impl TryFrom<EventRow> for StoredEvent {
             updated_at: row.updated_at,
             processed_at: row.processed_at,
             message_id: row.message_id,
+            client_user_id: row.client_user_id,
+            anonymous_id: row.anonymous_id,
+            occurred_at: row.occurred_at,
+            context_json: row.context,
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct WriteKeyRow {
+    id: i64,
+    user_id: i64,
+    name: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    event_count: i64,
+}
+
+impl From<WriteKeyRow> for WriteKey {
+    fn from(row: WriteKeyRow) -> Self {
+        Self {
+            id: WriteKeyId(row.id),
+            owner: UserId(row.user_id),
+            name: row.name,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+            last_used_at: row.last_used_at,
+            event_count: row.event_count,
+        }
+    }
+}
+
+/// The columns of a [`WriteKeyRow`], for SELECT and RETURNING lists (a macro, so statements
+/// stay string literals).
+macro_rules! write_key_columns {
+    () => {
+        "id, user_id, name, created_at, revoked_at, last_used_at, event_count"
+    };
+}
+pub(crate) use write_key_columns;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UnfinishedRow {

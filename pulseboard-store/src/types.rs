@@ -81,6 +81,14 @@ pub struct StoredEvent {
     pub processed_at: Option<DateTime<Utc>>,
     /// The client's id of the event, unique per owner.
     pub message_id: Option<String>,
+    /// The client app's id of its end user (an SDK's `userId`).
+    pub client_user_id: Option<String>,
+    /// An SDK's id of an end user not yet identified.
+    pub anonymous_id: Option<String>,
+    /// When it happened by the client's clock.
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// JSON text of the other fields the client sent with it.
+    pub context_json: Option<String>,
 }
 
 /// What an insert did with one of the events given.
@@ -202,4 +210,38 @@ pub struct StaleEvents {
     pub ids: Vec<EventId>,
     /// Where the next round continues; `None` when nothing was taken.
     pub cursor: Option<SweepCursor>,
+}
+
+/// A write key's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WriteKeyId(pub i64);
+
+/// A stored write key. The key itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteKey {
+    /// The key's id.
+    pub id: WriteKeyId,
+    /// The user whose events it writes.
+    pub owner: UserId,
+    /// Its name; events sent with it have it as their `source` unless they name one.
+    pub name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked; a revoked key authenticates nothing.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When it last sent events (up to the last flush of use counts).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Events sent with it (up to the last flush of use counts).
+    pub event_count: i64,
+}
+
+/// Use of one write key since the last flush.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteKeyUse {
+    /// The key.
+    pub id: WriteKeyId,
+    /// Events it sent.
+    pub events: i64,
+    /// When it was last used.
+    pub at: DateTime<Utc>,
 }

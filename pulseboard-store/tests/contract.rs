@@ -8,7 +8,7 @@ use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
 use pulseboard_store::test_support::{fresh_postgres_url, fresh_sqlite_url};
 use pulseboard_store::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, NewUser,
-    StaleEvents, StoreError, SweepCursor, User, UserId,
+    StaleEvents, StoreError, SweepCursor, User, UserId, WriteKeyId, WriteKeyUse,
 };
 
 /// A store plus whatever must live as long as it (the SQLite temp dir).
@@ -64,6 +64,9 @@ contract_tests!(
     a_repeated_message_id_stores_nothing_and_answers_with_the_first_event,
     unicode_and_one_mebibyte_payloads_round_trip_byte_for_byte,
     operations_views_count_and_list_failures,
+    sdk_fields_round_trip_and_native_events_leave_them_empty,
+    rejected_events_are_stored_judged_and_never_loaded_for_processing,
+    write_keys_are_found_by_hash_until_revoked_and_count_their_use,
 );
 
 async fn user(store: &Arc<dyn EventStore>, email: &str) -> User {
@@ -833,4 +836,162 @@ async fn sqlite_concurrent_inserts_through_two_pools_store_each_message_id_once(
     let dir = tempfile::tempdir().unwrap();
     concurrent_inserts_through_two_pools_store_each_message_id_once(&fresh_sqlite_url(dir.path()))
         .await;
+}
+
+fn sdk_event(name: &str, message_id: &str) -> NewEvent {
+    NewEvent::parse(RawEventFields {
+        event_name: Some(name),
+        event_type: Some("track"),
+        payload_json: Some(r#"{"plan":"pro"}"#),
+        message_id: Some(message_id),
+        user_id: Some("user-7"),
+        anonymous_id: Some("anon-ü"),
+        occurred_at: Some("2026-11-30T10:00:00.250Z".parse().expect("time")),
+        context_json: Some(r#"{"library":{"name":"analytics-python"}}"#),
+        ..Default::default()
+    })
+    .expect("valid event")
+}
+
+async fn sdk_fields_round_trip_and_native_events_leave_them_empty(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "sdk@example.com").await;
+    // One native and one SDK event in the same insert (the micro-batcher mixes them).
+    let ids = insert(
+        &store,
+        &owner,
+        &[event("native", "{}"), sdk_event("sdk", "m-1")],
+    )
+    .await;
+    let native = store.get_event(ids[0], None).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            native.client_user_id,
+            native.anonymous_id,
+            native.occurred_at,
+            native.context_json
+        ),
+        (None, None, None, None)
+    );
+    let sdk = store.get_event(ids[1], None).await.unwrap().unwrap();
+    assert_eq!(sdk.client_user_id.as_deref(), Some("user-7"));
+    assert_eq!(sdk.anonymous_id.as_deref(), Some("anon-ü"));
+    assert_eq!(
+        sdk.occurred_at,
+        Some("2026-11-30T10:00:00.250Z".parse().unwrap())
+    );
+    assert_eq!(
+        sdk.context_json.as_deref(),
+        Some(r#"{"library":{"name":"analytics-python"}}"#)
+    );
+    assert_eq!(sdk.status, EventStatus::Enqueued);
+    // A repeat of the SDK event through the full insert path is still deduplicated.
+    let again = insert_as(store.as_ref(), "t2", owner.id, &[sdk_event("sdk", "m-1")]).await;
+    assert_eq!(again[0].id, ids[1]);
+    assert!(again[0].is_duplicate());
+}
+
+async fn rejected_events_are_stored_judged_and_never_loaded_for_processing(
+    store: Arc<dyn EventStore>,
+) {
+    let owner = user(&store, "rejected@example.com").await;
+    let rejected =
+        event_with_id("unknown", "bad-1").rejected("track message without an event name");
+    let ids = insert(&store, &owner, &[event("good", "{}"), rejected]).await;
+    let stored = store.get_event(ids[1], None).await.unwrap().unwrap();
+    assert_eq!(stored.status, EventStatus::ValidationError);
+    assert_eq!(
+        stored.processing_error.as_deref(),
+        Some("track message without an event name")
+    );
+    assert_eq!(stored.attempts, 0);
+    let loaded = store.load_unfinished(&ids).await.unwrap();
+    assert_eq!(
+        loaded.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[0]]
+    );
+    // Its message id still deduplicates a client's retry.
+    let retry = event_with_id("unknown", "bad-1").rejected("again");
+    let again = insert_as(store.as_ref(), "t3", owner.id, &[retry]).await;
+    assert_eq!(again[0].id, ids[1]);
+}
+
+async fn write_keys_are_found_by_hash_until_revoked_and_count_their_use(
+    store: Arc<dyn EventStore>,
+) {
+    let alice = user(&store, "keys-a@example.com").await;
+    let bob = user(&store, "keys-b@example.com").await;
+    let web = store
+        .create_write_key(alice.id, "web", "hash-web")
+        .await
+        .unwrap();
+    let ios = store
+        .create_write_key(alice.id, "ios", "hash-ios")
+        .await
+        .unwrap();
+    store
+        .create_write_key(bob.id, "bob", "hash-bob")
+        .await
+        .unwrap();
+    assert_eq!(
+        (web.name.as_str(), web.owner, web.event_count),
+        ("web", alice.id, 0)
+    );
+    assert_eq!(web.last_used_at, None);
+
+    let found = store.find_write_key("hash-web").await.unwrap().unwrap();
+    assert_eq!(found, web);
+    assert!(
+        store
+            .find_write_key("no-such-hash")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let alices = store.list_write_keys(Some(alice.id), 100).await.unwrap();
+    assert_eq!(
+        alices.iter().map(|k| k.id).collect::<Vec<_>>(),
+        vec![web.id, ios.id]
+    );
+    assert_eq!(store.list_write_keys(None, 100).await.unwrap().len(), 3);
+    assert_eq!(store.list_write_keys(None, 2).await.unwrap().len(), 2);
+
+    let early = "2026-11-30T10:00:00Z".parse().unwrap();
+    let late = "2026-11-30T11:00:00Z".parse().unwrap();
+    let uses = [
+        WriteKeyUse {
+            id: web.id,
+            events: 5,
+            at: late,
+        },
+        WriteKeyUse {
+            id: ios.id,
+            events: 1,
+            at: early,
+        },
+    ];
+    store.record_write_key_use(&uses).await.unwrap();
+    // An older flush never moves the last use back.
+    let older = [WriteKeyUse {
+        id: web.id,
+        events: 2,
+        at: early,
+    }];
+    store.record_write_key_use(&older).await.unwrap();
+    let web_now = store.find_write_key("hash-web").await.unwrap().unwrap();
+    assert_eq!((web_now.event_count, web_now.last_used_at), (7, Some(late)));
+
+    // Only the owner revokes; revoking twice is harmless.
+    assert!(!store.revoke_write_key(bob.id, web.id).await.unwrap());
+    assert!(store.revoke_write_key(alice.id, web.id).await.unwrap());
+    assert!(store.revoke_write_key(alice.id, web.id).await.unwrap());
+    assert!(
+        !store
+            .revoke_write_key(alice.id, WriteKeyId(999_999))
+            .await
+            .unwrap()
+    );
+    assert!(store.find_write_key("hash-web").await.unwrap().is_none());
+    let listed = store.list_write_keys(Some(alice.id), 100).await.unwrap();
+    assert!(listed[0].revoked_at.is_some() && listed[1].revoked_at.is_none());
 }

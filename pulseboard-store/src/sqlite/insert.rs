@@ -1,6 +1,6 @@
 //! The multi-row insert of events, skipping message ids their owner already has.
 
-use pulseboard_core::EventStatus;
+use pulseboard_core::format_timestamp;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -23,7 +23,8 @@ pub(super) async fn insert_rows(
     for chunk in events.chunks(INSERT_CHUNK_ROWS) {
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
-             payload, status, created_at, updated_at, message_id) ",
+             payload, status, created_at, updated_at, message_id, processing_error, \
+             client_user_id, anonymous_id, occurred_at, context) ",
         );
         insert.push_values(chunk, |mut row, item| {
             row.push_bind(item.owner.0)
@@ -33,10 +34,15 @@ pub(super) async fn insert_rows(
                 .push_bind(item.event.source())
                 .push_bind(item.event.session_id())
                 .push_bind(item.event.payload_json())
-                .push_bind(EventStatus::Enqueued.as_str())
+                .push_bind(item.event.initial_status().as_str())
                 .push_bind(now)
                 .push_bind(now)
-                .push_bind(item.event.message_id());
+                .push_bind(item.event.message_id())
+                .push_bind(item.event.rejection())
+                .push_bind(item.event.user_id())
+                .push_bind(item.event.anonymous_id())
+                .push_bind(item.event.occurred_at().map(format_timestamp))
+                .push_bind(item.event.context_json());
         });
         insert.push(
             " ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING \

@@ -22,12 +22,12 @@ use sqlx::sqlite::{
 use tokio::sync::Mutex;
 
 use crate::error::is_unique_violation;
-use crate::rows::{EventRow, UnfinishedRow, UserRow, into_events};
+use crate::rows::{EventRow, UnfinishedRow, UserRow, WriteKeyRow, into_events, write_key_columns};
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, MinuteActivity,
     NewUser, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor,
-    UnfinishedEvent, User, UserId, attempt_sources, final_statuses, match_inserted, merge_activity,
-    sources_of, status_names, unfinished_sql_list,
+    UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse, attempt_sources,
+    final_statuses, match_inserted, merge_activity, sources_of, status_names, unfinished_sql_list,
 };
 
 /// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's 32,766 limit.
@@ -41,7 +41,7 @@ macro_rules! select_events {
         concat!(
             "SELECT id, user_id, task_id, event_name, event_type, source, session_id, payload, ",
             "properties, status, processing_error, attempts, created_at, updated_at, processed_at, ",
-            "message_id ",
+            "message_id, client_user_id, anonymous_id, occurred_at, context ",
             "FROM events ",
             $rest
         )
@@ -440,6 +440,93 @@ impl EventStore for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         into_events(rows)
+    }
+
+    async fn create_write_key(
+        &self,
+        owner: UserId,
+        name: &str,
+        key_hash: &str,
+    ) -> StoreResult<WriteKey> {
+        let mut transaction = self.transaction().await?;
+        let row: Result<WriteKeyRow, _> = sqlx::query_as(concat!(
+            "INSERT INTO write_keys (user_id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
+             RETURNING ",
+            write_key_columns!()
+        ))
+        .bind(owner.0)
+        .bind(name)
+        .bind(key_hash)
+        .bind(now_text())
+        .fetch_one(transaction.connection())
+        .await;
+        Ok(transaction.commit(row).await?.into())
+    }
+
+    async fn list_write_keys(
+        &self,
+        owner: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<WriteKey>> {
+        let rows: Vec<WriteKeyRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            write_key_columns!(),
+            " FROM write_keys WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id LIMIT ?2"
+        ))
+        .bind(owner.map(|owner| owner.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(WriteKey::from).collect())
+    }
+
+    async fn revoke_write_key(&self, owner: UserId, id: WriteKeyId) -> StoreResult<bool> {
+        let mut writer = self.writer().await?;
+        let result = sqlx::query(
+            "UPDATE write_keys SET revoked_at = COALESCE(revoked_at, ?3) \
+             WHERE id = ?1 AND user_id = ?2",
+        )
+        .bind(id.0)
+        .bind(owner.0)
+        .bind(now_text())
+        .execute(writer.connection())
+        .await;
+        Ok(writer.finish(result).await?.rows_affected() > 0)
+    }
+
+    async fn find_write_key(&self, key_hash: &str) -> StoreResult<Option<WriteKey>> {
+        let row: Option<WriteKeyRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            write_key_columns!(),
+            " FROM write_keys WHERE key_hash = ?1 AND revoked_at IS NULL"
+        ))
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(WriteKey::from))
+    }
+
+    async fn record_write_key_use(&self, uses: &[WriteKeyUse]) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(i64, i64, String)> = uses
+            .iter()
+            .map(|used| (used.id.0, used.events, format_timestamp(used.at)))
+            .collect();
+        let rows = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".to_owned());
+        let mut writer = self.writer().await?;
+        let result = sqlx::query(
+            "UPDATE write_keys SET \
+                 event_count = event_count + u.value ->> 1, \
+                 last_used_at = max(COALESCE(last_used_at, ''), u.value ->> 2) \
+             FROM json_each(?1) AS u WHERE write_keys.id = u.value ->> 0",
+        )
+        .bind(rows)
+        .execute(writer.connection())
+        .await;
+        writer.finish(result).await?;
+        Ok(())
     }
 }
 
