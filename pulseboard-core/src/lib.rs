@@ -5,6 +5,9 @@
 //! [`RetryPolicy`] what may happen next. Everything that decides *what* happens to an event lives
 //! here, so the adapters only move data.
 //!
+//! Analytics SDKs' messages (Segment, RudderStack, PostHog, Snowplow) become [`NewEvent`]s through
+//! [`protocol`], so the SDK routes end in the same pipeline as the native API.
+//!
 //! ```
 //! use chrono::{TimeZone, Utc};
 //! use pulseboard_core::{Outcome, ProcessInput, Processor};
@@ -31,13 +34,15 @@ mod lease;
 mod measure;
 mod normalize;
 mod process;
+pub mod protocol;
 mod retry;
 mod status;
 mod validate;
+mod write_key;
 
 pub use event::{
-    FieldError, MAX_EVENT_NAME_CHARS, MAX_EVENT_TYPE_CHARS, MAX_MESSAGE_ID_CHARS,
-    MAX_SESSION_ID_CHARS, MAX_SOURCE_CHARS, NewEvent, RawEventFields,
+    FieldError, MAX_CLIENT_ID_CHARS, MAX_EVENT_NAME_CHARS, MAX_EVENT_TYPE_CHARS,
+    MAX_MESSAGE_ID_CHARS, MAX_SESSION_ID_CHARS, MAX_SOURCE_CHARS, NewEvent, RawEventFields,
 };
 pub use lease::Lease;
 pub use normalize::{Conversion, NormalizationRules, format_timestamp};
@@ -47,6 +52,7 @@ pub use retry::{
 };
 pub use status::{EventStatus, IllegalTransition, UnknownStatus};
 pub use validate::{Limits, ValidationError, validate_payload};
+pub use write_key::WriteKeyName;
 
 #[cfg(test)]
 mod tests;

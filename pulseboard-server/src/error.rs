@@ -95,28 +95,37 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, detail) = match &self {
-            Self::Validation(issues) => (StatusCode::UNPROCESSABLE_ENTITY, json!(issues)),
-            Self::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                json!("Content-Type must be application/json"),
-            ),
-            Self::BodyTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!("Request body exceeds the configured size limit"),
-            ),
-            Self::Unauthorized(message) => (StatusCode::UNAUTHORIZED, json!(message)),
-            Self::Forbidden(message) => (StatusCode::FORBIDDEN, json!(message)),
-            Self::NotFound(message) => (StatusCode::NOT_FOUND, json!(message)),
-            Self::Conflict(message) => (StatusCode::CONFLICT, json!(message)),
-            Self::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, json!(message)),
-            Self::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!("Internal server error"),
-            ),
+        let detail = match &self {
+            Self::Validation(issues) => json!(issues),
+            Self::UnsupportedMediaType => json!("Content-Type must be application/json"),
+            Self::BodyTooLarge => json!("Request body exceeds the configured size limit"),
+            Self::Unauthorized(message)
+            | Self::Forbidden(message)
+            | Self::NotFound(message)
+            | Self::Conflict(message)
+            | Self::Unavailable(message) => json!(message),
+            Self::Internal => json!("Internal server error"),
         };
+        let status = self.status();
         let mut response = (status, Json(json!({ "detail": detail }))).into_response();
         let headers = response.headers_mut();
         match self {

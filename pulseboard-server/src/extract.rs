@@ -8,7 +8,11 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::ApiError;
-use pulseboard_store::UserId;
+use pulseboard_core::NewEvent;
+use pulseboard_store::{UserId, WriteKey};
+
+use crate::ingest::Accepted;
+use crate::write_keys::looks_like_write_key;
 
 /// A JSON request body. Accepts `application/json` and `*/*+json`; also a body with no content
 /// type or curl's default `application/x-www-form-urlencoded` (the seed guide's `curl -d` calls
@@ -98,9 +102,78 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// Who sends events: a logged-in user (bearer JWT) or a write key (bearer `pbwk_…`). Only the
+/// ingest routes take it; every read route takes [`AuthUser`], so a write key reads nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct Sender {
+    /// Whose events they become.
+    pub owner: UserId,
+    /// The key they came with, if any.
+    pub key: Option<WriteKey>,
+}
+
+impl Sender {
+    /// The sender of a write key.
+    pub(crate) fn with_key(key: WriteKey) -> Self {
+        Self {
+            owner: key.owner,
+            key: Some(key),
+        }
+    }
+
+    /// `events` with the key's name as `source` where they name none.
+    pub(crate) fn label(&self, events: Vec<NewEvent>) -> Vec<NewEvent> {
+        match &self.key {
+            Some(key) => events
+                .into_iter()
+                .map(|event| event.with_default_source(&key.name))
+                .collect(),
+            None => events,
+        }
+    }
+
+    /// Counts the events a key stored towards its statistics.
+    pub(crate) fn record(&self, state: &AppState, accepted: &Accepted) {
+        if let Some(key) = &self.key {
+            state.write_keys().record_use(key.id, accepted.stored());
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Sender {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match bearer_token(parts) {
+            Some(token) if looks_like_write_key(token) => {
+                let key = state
+                    .write_keys()
+                    .find(token)
+                    .await?
+                    .ok_or(ApiError::Unauthorized("Invalid or revoked write key"))?;
+                Ok(Self::with_key(key))
+            }
+            _ => {
+                let user = AuthUser::from_request_parts(parts, state).await?;
+                Ok(Self {
+                    owner: user.id,
+                    key: None,
+                })
+            }
+        }
+    }
+}
+
 /// The token of an `Authorization: Bearer …` header.
 pub(crate) fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_token_of(parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?)
+}
+
+/// The token of an `Authorization` header value `Bearer …`.
+pub(crate) fn bearer_token_of(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

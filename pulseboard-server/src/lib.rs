@@ -17,6 +17,7 @@ mod secret;
 mod settings;
 mod startup;
 mod state;
+mod write_keys;
 
 pub use auth::{Passwords, Tokens};
 pub use batcher::{BatchSettings, MicroBatcher};
@@ -26,3 +27,4 @@ pub use routes::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, app};
 pub use settings::{Cli, Command, Secret, ServerSettings};
 pub use startup::{Pulseboard, start};
 pub use state::AppState;
+pub use write_keys::WriteKeys;

@@ -11,10 +11,81 @@ struct Operation {
     method: &'static str,
     path: &'static str,
     summary: &'static str,
-    authenticated: bool,
+    auth: Auth,
     request: Option<&'static str>,
     success: (&'static str, &'static str),
     errors: &'static [&'static str],
+}
+
+/// How an operation authenticates.
+#[derive(Clone, Copy, PartialEq)]
+enum Auth {
+    None,
+    /// A login token (JWT).
+    Bearer,
+    /// A login token or a write key, both as Bearer.
+    BearerOrWriteKey,
+    /// Segment: a write key as the Basic auth user name, or `writeKey` in the body.
+    SegmentKey,
+    /// PostHog: `api_key` (or `token`) in the body.
+    KeyInBody,
+    /// Snowplow: the write key in the path.
+    KeyInPath,
+}
+
+impl Auth {
+    /// Whether error bodies follow the SDK shape `{code, message, detail}`.
+    fn is_sdk(self) -> bool {
+        matches!(self, Self::SegmentKey | Self::KeyInBody | Self::KeyInPath)
+    }
+}
+
+/// Segment's routes (RudderStack's SDKs use them too).
+const SEGMENT_PATHS: [&str; 7] = [
+    "/v1/batch",
+    "/v1/track",
+    "/v1/page",
+    "/v1/screen",
+    "/v1/identify",
+    "/v1/group",
+    "/v1/alias",
+];
+/// PostHog's capture routes, each also with a trailing slash.
+const POSTHOG_PATHS: [&str; 8] = [
+    "/batch", "/batch/", "/capture", "/capture/", "/e", "/e/", "/i/v0/e", "/i/v0/e/",
+];
+const SDK_ERRORS: &[&str] = &["400", "401", "413", "503"];
+
+/// The SDK protocol operations (DESIGN §8).
+fn sdk_operations() -> Vec<Operation> {
+    let segment = SEGMENT_PATHS.iter().map(|path| Operation {
+        method: "post",
+        path,
+        summary: "Segment / RudderStack protocol: a batch or one message; 200 once committed",
+        auth: Auth::SegmentKey,
+        request: Some("SegmentBody"),
+        success: ("200", "SegmentOk"),
+        errors: SDK_ERRORS,
+    });
+    let posthog = POSTHOG_PATHS.iter().map(|path| Operation {
+        method: "post",
+        path,
+        summary: "PostHog capture protocol: one event, an array, or {batch}; 200 once committed",
+        auth: Auth::KeyInBody,
+        request: Some("PostHogBody"),
+        success: ("200", "PostHogOk"),
+        errors: SDK_ERRORS,
+    });
+    let snowplow = Operation {
+        method: "post",
+        path: "/s/{write_key}/com.snowplowanalytics.snowplow/tp2",
+        summary: "Snowplow tracker protocol 2 (payload_data); 200 once committed",
+        auth: Auth::KeyInPath,
+        request: Some("SnowplowBody"),
+        success: ("200", "SnowplowOk"),
+        errors: SDK_ERRORS,
+    };
+    segment.chain(posthog).chain([snowplow]).collect()
 }
 
 const OPERATIONS: &[Operation] = &[
@@ -22,7 +93,7 @@ const OPERATIONS: &[Operation] = &[
         method: "post",
         path: "/api/auth/register",
         summary: "Register a user",
-        authenticated: false,
+        auth: Auth::None,
         request: Some("RegisterRequest"),
         success: ("201", "User"),
         errors: &["409", "415", "422", "503"],
@@ -31,7 +102,7 @@ const OPERATIONS: &[Operation] = &[
         method: "post",
         path: "/api/auth/login",
         summary: "Log in and get a bearer token",
-        authenticated: false,
+        auth: Auth::None,
         request: Some("LoginRequest"),
         success: ("200", "Token"),
         errors: &["401", "415", "422", "503"],
@@ -40,7 +111,7 @@ const OPERATIONS: &[Operation] = &[
         method: "post",
         path: "/api/v1/events",
         summary: "Submit one event (202 after the durable commit)",
-        authenticated: true,
+        auth: Auth::BearerOrWriteKey,
         request: Some("EventRequest"),
         success: ("202", "EventAccepted"),
         errors: &["401", "413", "415", "422", "503"],
@@ -49,7 +120,7 @@ const OPERATIONS: &[Operation] = &[
         method: "get",
         path: "/api/v1/events",
         summary: "List the caller's events, newest first (keyset pagination via before_id)",
-        authenticated: true,
+        auth: Auth::Bearer,
         request: None,
         success: ("200", "EventPage"),
         errors: &["401", "422", "503"],
@@ -58,7 +129,7 @@ const OPERATIONS: &[Operation] = &[
         method: "post",
         path: "/api/v1/events/batch",
         summary: "Submit up to the batch limit of events as one job",
-        authenticated: true,
+        auth: Auth::BearerOrWriteKey,
         request: Some("BatchRequest"),
         success: ("202", "BatchAccepted"),
         errors: &["401", "413", "415", "422", "503"],
@@ -67,16 +138,43 @@ const OPERATIONS: &[Operation] = &[
         method: "get",
         path: "/api/v1/events/{id}",
         summary: "One of the caller's events",
-        authenticated: true,
+        auth: Auth::Bearer,
         request: None,
         success: ("200", "Event"),
+        errors: &["401", "404", "422", "503"],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/write-keys",
+        summary: "Create a write key for the SDK and native ingest routes (the key is shown only here)",
+        auth: Auth::Bearer,
+        request: Some("WriteKeyRequest"),
+        success: ("201", "WriteKeyCreated"),
+        errors: &["401", "415", "422", "503"],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/write-keys",
+        summary: "The caller's write keys, revoked ones included (never the keys themselves)",
+        auth: Auth::Bearer,
+        request: None,
+        success: ("200", "WriteKeyList"),
+        errors: &["401", "503"],
+    },
+    Operation {
+        method: "delete",
+        path: "/api/v1/write-keys/{id}",
+        summary: "Revoke a write key: refused on every server within a second",
+        auth: Auth::Bearer,
+        request: None,
+        success: ("204", "Empty"),
         errors: &["401", "404", "422", "503"],
     },
     Operation {
         method: "get",
         path: "/health",
         summary: "The process answers",
-        authenticated: false,
+        auth: Auth::None,
         request: None,
         success: ("200", "Status"),
         errors: &[],
@@ -85,7 +183,7 @@ const OPERATIONS: &[Operation] = &[
         method: "get",
         path: "/ready",
         summary: "Store and queue answer",
-        authenticated: false,
+        auth: Auth::None,
         request: None,
         success: ("200", "Status"),
         errors: &["503"],
@@ -94,7 +192,7 @@ const OPERATIONS: &[Operation] = &[
         method: "get",
         path: "/metrics",
         summary: "Prometheus metrics (text format)",
-        authenticated: false,
+        auth: Auth::None,
         request: None,
         success: ("200", "MetricsText"),
         errors: &[],
@@ -103,7 +201,7 @@ const OPERATIONS: &[Operation] = &[
         method: "get",
         path: "/dashboard",
         summary: "Operator dashboard (operator token as Bearer or ?token=)",
-        authenticated: true,
+        auth: Auth::Bearer,
         request: None,
         success: ("200", "Html"),
         errors: &["401"],
@@ -112,7 +210,7 @@ const OPERATIONS: &[Operation] = &[
         method: "get",
         path: "/dashboard/api/overview",
         summary: "Dashboard data: counts, queue, workers, throughput, failures",
-        authenticated: true,
+        auth: Auth::Bearer,
         request: None,
         success: ("200", "Overview"),
         errors: &["401", "503"],
@@ -121,7 +219,7 @@ const OPERATIONS: &[Operation] = &[
         method: "get",
         path: "/dashboard/api/tasks/{task_id}",
         summary: "A task's events, attempts and outcomes",
-        authenticated: true,
+        auth: Auth::Bearer,
         request: None,
         success: ("200", "EventList"),
         errors: &["401", "503"],
@@ -130,7 +228,7 @@ const OPERATIONS: &[Operation] = &[
         method: "get",
         path: "/dashboard/api/events/{id}",
         summary: "Any event by id (operators)",
-        authenticated: true,
+        auth: Auth::Bearer,
         request: None,
         success: ("200", "Event"),
         errors: &["401", "404", "422", "503"],
@@ -145,7 +243,7 @@ pub(crate) async fn document() -> Json<Value> {
 
 fn build() -> Value {
     let mut paths = Map::new();
-    for operation in OPERATIONS {
+    for operation in OPERATIONS.iter().chain(&sdk_operations()) {
         let entry = paths.entry(operation.path).or_insert_with(|| json!({}));
         entry[operation.method] = describe(operation);
     }
@@ -154,22 +252,27 @@ fn build() -> Value {
         "info": {"title": "PulseBoard", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Event ingestion: events are stored durably, answered 202, and processed by a background worker."},
         "paths": paths,
-        "components": {"schemas": schemas(), "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "components": {"schemas": schemas(), "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "writeKey": {"type": "http", "scheme": "bearer", "description": "A write key (pbwk_…) from POST /api/v1/write-keys; ingest routes only"},
+            "segmentWriteKey": {"type": "http", "scheme": "basic", "description": "The write key as the user name, empty password (or writeKey in the body)"}}},
     })
 }
 
 fn describe(operation: &Operation) -> Value {
     let (status, schema) = operation.success;
     let mut responses = Map::new();
-    responses.insert(
-        status.to_owned(),
-        json!({"description": "Success", "content": content(schema)}),
-    );
+    let success = if schema == "Empty" {
+        json!({"description": "Success"})
+    } else {
+        json!({"description": "Success", "content": content(schema)})
+    };
+    responses.insert(status.to_owned(), success);
     for code in operation.errors {
-        let schema = if *code == "422" {
-            "ValidationError"
-        } else {
-            "Error"
+        let schema = match *code {
+            _ if operation.auth.is_sdk() => "SdkError",
+            "422" => "ValidationError",
+            _ => "Error",
         };
         responses.insert(
             (*code).to_owned(),
@@ -180,8 +283,11 @@ fn describe(operation: &Operation) -> Value {
     if let Some(request) = operation.request {
         described["requestBody"] = json!({"required": true, "content": content(request)});
     }
-    if operation.authenticated {
-        described["security"] = json!([{"bearer": []}]);
+    match operation.auth {
+        Auth::Bearer => described["security"] = json!([{"bearer": []}]),
+        Auth::BearerOrWriteKey => described["security"] = json!([{"bearer": []}, {"writeKey": []}]),
+        Auth::SegmentKey => described["security"] = json!([{"segmentWriteKey": []}, {}]),
+        Auth::None | Auth::KeyInBody | Auth::KeyInPath => {}
     }
     if let Some(parameters) = parameters(operation.path) {
         described["parameters"] = parameters;
@@ -192,7 +298,7 @@ fn describe(operation: &Operation) -> Value {
 fn content(schema: &str) -> Value {
     let media = match schema {
         "Html" => "text/html",
-        "MetricsText" => "text/plain",
+        "MetricsText" | "SnowplowOk" => "text/plain",
         _ => "application/json",
     };
     json!({ media: {"schema": {"$ref": format!("#/components/schemas/{schema}")}} })
@@ -205,7 +311,8 @@ fn error_description(code: &str) -> &'static str {
         }
         "404" => "Not found (also for other users' events)",
         "409" => "Email already registered",
-        "413" => "Request body over the configured limit",
+        "400" => "The body is not readable as the protocol's JSON",
+        "413" => "Request body over the configured limit (after inflating gzip)",
         "415" => "Content-Type is not JSON",
         "422" => "Validation error naming each field (FastAPI shape)",
         "503" => "Store unavailable or backlog full (Retry-After)",
@@ -227,6 +334,10 @@ fn parameters(path: &str) -> Option<Value> {
             Some(json!([in_path("id", "integer")]))
         }
         "/dashboard/api/tasks/{task_id}" => Some(json!([in_path("task_id", "string")])),
+        "/api/v1/write-keys/{id}" => Some(json!([in_path("id", "integer")])),
+        "/s/{write_key}/com.snowplowanalytics.snowplow/tp2" => {
+            Some(json!([in_path("write_key", "string")]))
+        }
         "/api/v1/events" => Some(json!([
             in_query("status", "string", None),
             in_query("event_name", "string", None),
@@ -259,7 +370,17 @@ fn schemas() -> Value {
         "status": {"type": "string", "enum": pulseboard_core::EventStatus::ALL.map(|s| s.as_str())},
         "processed": {"type": "boolean"}, "processed_at": {"type": "string", "format": "date-time", "nullable": true},
         "processing_error": nullable_string, "attempts": {"type": "integer"}, "created_at": time,
-        "message_id": nullable_string}});
+        "message_id": nullable_string,
+        "user_id": {"type": "string", "nullable": true, "description": "The sending app's id of its end user (SDK userId, PostHog distinct_id, Snowplow uid)"},
+        "anonymous_id": {"type": "string", "nullable": true, "description": "An SDK's id of an end user not yet identified"},
+        "occurred_at": {"type": "string", "format": "date-time", "nullable": true, "description": "When it happened by the client's clock"},
+        "received_at": time,
+        "context": {"type": "object", "nullable": true, "description": "Everything else an SDK message carried"}}});
+    let key = json!({"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": string, "created_at": time,
+        "last_used_at": {"type": "string", "format": "date-time", "nullable": true},
+        "event_count": {"type": "integer", "description": "Events stored with it (counted each second)"},
+        "revoked_at": {"type": "string", "format": "date-time", "nullable": true}}});
     json!({
         "RegisterRequest": {"type": "object", "required": ["email", "password"], "properties": {
             "email": {"type": "string", "format": "email"}, "password": {"type": "string", "minLength": crate::MIN_PASSWORD_CHARS},
@@ -281,6 +402,19 @@ fn schemas() -> Value {
         "Html": string,
         "MetricsText": string,
         "Error": {"type": "object", "properties": {"detail": string}},
+        "SdkError": {"type": "object", "required": ["code", "message", "detail"], "properties": {"code": string, "message": string, "detail": string}},
+        "WriteKeyRequest": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": pulseboard_core::MAX_SOURCE_CHARS, "description": "Becomes the source of events sent with the key, unless they name one"}}},
+        "WriteKeyCreated": {"type": "object", "properties": {"id": {"type": "integer"}, "name": string,
+            "write_key": {"type": "string", "description": "Shown only in this answer; stored as a hash"}, "created_at": time}},
+        "WriteKey": key,
+        "WriteKeyList": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/WriteKey"}}}},
+        "SegmentBody": {"type": "object", "description": "{batch: [message], writeKey?, sentAt?} on /v1/batch; one message on the other routes. Gzip (Content-Encoding) accepted; any Content-Type."},
+        "PostHogBody": {"description": "An event {event, distinct_id, properties, uuid, timestamp, api_key}, an array of them, or {api_key, batch: [...]}. Gzip accepted (Content-Encoding, or ?compression=gzip-js); data=<base64> forms too."},
+        "SnowplowBody": {"type": "object", "required": ["schema", "data"], "properties": {"schema": string, "data": {"type": "array", "items": {"type": "object"}}}},
+        "SegmentOk": {"type": "object", "properties": {"success": {"type": "boolean"}}},
+        "PostHogOk": {"type": "object", "properties": {"status": {"type": "integer", "enum": [1]}}},
+        "SnowplowOk": string,
         "ValidationError": {"type": "object", "properties": {"detail": {"type": "array", "items": {"type": "object", "properties": {
             "loc": {"type": "array", "items": {}}, "msg": string, "type": string}}}}},
     })

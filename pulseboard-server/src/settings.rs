@@ -42,6 +42,8 @@ impl std::str::FromStr for Secret {
 /// Defaults, written once for the flags and for [`ServerSettings::embedded`].
 const DEFAULT_TOKEN_TTL_MINUTES: u64 = 30;
 const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// PostHog's capture service accepts 20 MiB on `/batch`; SDKs size their batches for that.
+const DEFAULT_MAX_SDK_BODY_BYTES: usize = 20 * 1024 * 1024;
 const DEFAULT_MAX_BATCH_EVENTS: usize = 1_000;
 const DEFAULT_MAX_BACKLOG_EVENTS: u64 = 500_000;
 const DEFAULT_DB_POOL_SIZE: u32 = 16;
@@ -69,6 +71,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Most events in one batch request.
     pub max_batch_events: usize,
+    /// Largest body of an SDK protocol request after inflating, in bytes.
+    pub max_sdk_body_bytes: usize,
     /// Unfinished events beyond which new events are refused with 503.
     pub max_backlog_events: u64,
     /// Database connections the server may open.
@@ -93,6 +97,7 @@ impl ServerSettings {
             token_lifetime: Duration::from_secs(DEFAULT_TOKEN_TTL_MINUTES * 60),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_batch_events: DEFAULT_MAX_BATCH_EVENTS,
+            max_sdk_body_bytes: DEFAULT_MAX_SDK_BODY_BYTES,
             max_backlog_events: DEFAULT_MAX_BACKLOG_EVENTS,
             db_pool_size: DEFAULT_DB_POOL_SIZE,
             migrate: true,
@@ -183,6 +188,15 @@ pub struct Cli {
         global = true
     )]
     pub max_batch_events: usize,
+    /// Largest body of an SDK protocol request (Segment, PostHog, Snowplow) after inflating
+    /// gzip, in bytes. PostHog's own limit on `/batch` is 20 MiB.
+    #[arg(
+        long,
+        env = "PULSEBOARD_MAX_SDK_BODY_BYTES",
+        default_value_t = DEFAULT_MAX_SDK_BODY_BYTES,
+        global = true
+    )]
+    pub max_sdk_body_bytes: usize,
     /// Unfinished events beyond which the API answers 503 + Retry-After.
     #[arg(
         long,
@@ -232,6 +246,7 @@ impl Cli {
             token_lifetime: Duration::from_secs(self.token_ttl_minutes * 60),
             max_body_bytes: self.max_body_bytes,
             max_batch_events: self.max_batch_events,
+            max_sdk_body_bytes: self.max_sdk_body_bytes,
             max_backlog_events: self.max_backlog_events,
             db_pool_size: self.db_pool_size,
             migrate: self.migrate,

@@ -20,6 +20,7 @@ use crate::ingest::Ingest;
 use crate::metrics::ServerMetrics;
 use crate::secret::resolve_jwt_secret;
 use crate::state::{ApiLimits, Shared};
+use crate::write_keys::WriteKeys;
 use crate::{AppState, ServerSettings, app};
 
 /// A started PulseBoard server: state plus its background tasks.
@@ -80,6 +81,8 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
         metrics.clone(),
     ));
     tasks.push(tokio::spawn(ingest.clone().track_backlog(shutdown.clone())));
+    let write_keys = Arc::new(WriteKeys::new(store.clone()));
+    tasks.push(tokio::spawn(write_keys.clone().flush_uses(shutdown.clone())));
     let state = AppState::new(Shared {
         store,
         queue,
@@ -89,10 +92,12 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
         limits: ApiLimits {
             max_body_bytes: settings.max_body_bytes,
             max_batch_events: settings.max_batch_events,
+            max_sdk_body_bytes: settings.max_sdk_body_bytes,
         },
         metrics,
         worker_metrics,
         operator_token: settings.operator_token.clone(),
+        write_keys,
     });
     Ok(Pulseboard {
         state,

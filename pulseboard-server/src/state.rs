@@ -10,6 +10,7 @@ use crate::auth::{Passwords, Tokens};
 use crate::ingest::Ingest;
 use crate::metrics::ServerMetrics;
 use crate::settings::Secret;
+use crate::write_keys::WriteKeys;
 
 /// Request limits.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +19,8 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     /// Most events per batch request.
     pub max_batch_events: usize,
+    /// Largest request body of the SDK protocol routes, after inflating, in bytes.
+    pub max_sdk_body_bytes: usize,
 }
 
 /// Everything handlers share; cheap to clone.
@@ -64,6 +67,8 @@ pub struct Shared {
     pub worker_metrics: Option<Arc<WorkerMetrics>>,
     /// Operator credential for the dashboard.
     pub operator_token: Option<Secret>,
+    /// Write key look-ups and use counts.
+    pub write_keys: Arc<WriteKeys>,
 }
 
 impl AppState {
@@ -131,5 +136,10 @@ impl AppState {
     /// The operator credential.
     pub fn operator_token(&self) -> Option<&Secret> {
         self.shared.operator_token.as_ref()
+    }
+
+    /// Write keys.
+    pub fn write_keys(&self) -> &WriteKeys {
+        &self.shared.write_keys
     }
 }

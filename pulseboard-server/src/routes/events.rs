@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::{ApiError, FieldIssue};
-use crate::extract::{AuthUser, JsonBody};
+use crate::extract::{AuthUser, JsonBody, Sender};
 
 /// Default and largest page sizes of the listing.
 const DEFAULT_PAGE: u32 = 50;
@@ -57,11 +57,13 @@ pub(crate) struct BatchAccepted {
 
 pub(crate) async fn submit(
     State(state): State<AppState>,
-    user: AuthUser,
+    sender: Sender,
     JsonBody(raw): JsonBody<RawEvent>,
 ) -> Result<(StatusCode, Json<EventAccepted>), ApiError> {
     let event = parse_event(&raw, &[json!("body")]).map_err(ApiError::Validation)?;
-    let accepted = state.ingest().submit(user.id, vec![event]).await?;
+    let events = sender.label(vec![event]);
+    let accepted = state.ingest().submit(sender.owner, events).await?;
+    sender.record(&state, &accepted);
     let body = EventAccepted {
         event_id: accepted.event_ids.first().map_or(0, |id| id.0),
         duplicate: !accepted.duplicate_positions.is_empty(),
@@ -74,11 +76,12 @@ pub(crate) async fn submit(
 
 pub(crate) async fn submit_batch(
     State(state): State<AppState>,
-    user: AuthUser,
+    sender: Sender,
     JsonBody(raw): JsonBody<RawBatch>,
 ) -> Result<(StatusCode, Json<BatchAccepted>), ApiError> {
-    let events = parse_batch(raw, state.limits().max_batch_events)?;
-    let accepted = state.ingest().submit(user.id, events).await?;
+    let events = sender.label(parse_batch(raw, state.limits().max_batch_events)?);
+    let accepted = state.ingest().submit(sender.owner, events).await?;
+    sender.record(&state, &accepted);
     let body = BatchAccepted {
         event_count: accepted.event_ids.len(),
         event_ids: accepted.event_ids.iter().map(|id| id.0).collect(),
@@ -168,6 +171,15 @@ pub(crate) struct EventView {
     attempts: i32,
     created_at: String,
     message_id: Option<String>,
+    /// The client app's id of its end user (SDK `userId`, PostHog `distinct_id`).
+    user_id: Option<String>,
+    anonymous_id: Option<String>,
+    /// When it happened by the client's clock.
+    occurred_at: Option<String>,
+    /// When PulseBoard received it (the same instant as `created_at`).
+    received_at: String,
+    /// Everything else the client sent with it.
+    context: Option<Box<RawValue>>,
 }
 
 impl From<StoredEvent> for EventView {
@@ -188,6 +200,11 @@ impl From<StoredEvent> for EventView {
             attempts: event.attempts,
             created_at: format_timestamp(event.created_at),
             message_id: event.message_id,
+            user_id: event.client_user_id,
+            anonymous_id: event.anonymous_id,
+            occurred_at: event.occurred_at.map(format_timestamp),
+            received_at: format_timestamp(event.created_at),
+            context: event.context_json.map(raw_json),
         }
     }
 }
@@ -271,11 +288,13 @@ fn parse_event(raw: &RawEvent, loc: &[Value]) -> Result<NewEvent, Vec<FieldIssue
         session_id: session_id.as_deref(),
         payload_json: raw.payload.as_deref().map(RawValue::get),
         message_id: message_id.as_deref(),
+        ..RawEventFields::default()
     })
     .map_err(|error| vec![field_issue(error, loc)])
 }
 
-fn field_issue(error: FieldError, loc: &[Value]) -> FieldIssue {
+/// The 422 entry of a core field error, at `loc` plus the field's name.
+pub(crate) fn field_issue(error: FieldError, loc: &[Value]) -> FieldIssue {
     let at = [loc, &[json!(error.field())]].concat();
     match error {
         FieldError::Missing { .. } => FieldIssue::new(at, "Field required", "missing"),

@@ -3,12 +3,17 @@
 mod auth;
 mod events;
 mod health;
+mod sdk;
+mod write_keys;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -22,9 +27,14 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
-        .route("/api/v1/events", post(events::submit).get(events::list))
-        .route("/api/v1/events/batch", post(events::submit_batch))
+        .merge(native_ingest_routes())
         .route("/api/v1/events/{id}", get(events::get_one))
+        .route(
+            "/api/v1/write-keys",
+            post(write_keys::create).get(write_keys::list),
+        )
+        .route("/api/v1/write-keys/{id}", delete(write_keys::revoke))
+        .merge(sdk_routes(limits.max_sdk_body_bytes))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
@@ -38,6 +48,87 @@ pub fn app(state: AppState) -> Router {
             count_requests,
         ))
         .with_state(state)
+}
+
+/// The native ingest routes (and the listing that shares a path): open to pages of any origin,
+/// since a write key sent from a page can only write.
+fn native_ingest_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/events",
+            post(events::submit).get(events::list).options(preflight),
+        )
+        .route(
+            "/api/v1/events/batch",
+            post(events::submit_batch).options(preflight),
+        )
+        .layer(any_origin())
+}
+
+/// The SDK protocol routes (DESIGN §8): gzip inflated under `max_body_bytes`, any or no
+/// content type, any origin.
+fn sdk_routes(max_body_bytes: usize) -> Router<AppState> {
+    let segment = |route_type: Option<&'static str>| {
+        post(
+            move |State(state): State<AppState>, headers: HeaderMap, sdk::SdkBody(body)| {
+                sdk::segment(state, headers, body, route_type)
+            },
+        )
+        .options(preflight)
+    };
+    let mut router = Router::new()
+        .route("/v1/batch", segment(None))
+        .route(
+            "/s/{write_key}/com.snowplowanalytics.snowplow/tp2",
+            post(sdk::snowplow).options(preflight),
+        );
+    for route_type in ["track", "page", "screen", "identify", "group", "alias"] {
+        router = router.route(&format!("/v1/{route_type}"), segment(Some(route_type)));
+    }
+    // PostHog's SDKs post to `/batch/`; axum treats `/batch` and `/batch/` as two routes.
+    for path in ["/batch", "/capture", "/e", "/i/v0/e"] {
+        router = router
+            .route(path, post(sdk::posthog).options(preflight))
+            .route(&format!("{path}/"), post(sdk::posthog).options(preflight));
+    }
+    // Layers run outside in: CORS, then gzip-js marking, then inflating; the body limit is
+    // checked while the handler reads the inflated body, so a zip bomb stops at the limit.
+    router
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(RequestDecompressionLayer::new())
+        .layer(middleware::map_request(mark_gzip_js_bodies))
+        .layer(any_origin())
+}
+
+/// posthog-js sends gzip with `?compression=gzip-js` and no `Content-Encoding`; say it, so the
+/// decompression layer inflates it under the same cap as every other gzip body.
+async fn mark_gzip_js_bodies(mut request: Request) -> Request {
+    let gzip_js = request.uri().query().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair == "compression=gzip-js")
+    });
+    if gzip_js && !request.headers().contains_key(header::CONTENT_ENCODING) {
+        request
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    request
+}
+
+/// OPTIONS on a route pages post to. The CORS layer answers real preflights before this runs;
+/// the route must list OPTIONS, or the API's 405 fallback (which no route layer wraps) would.
+async fn preflight() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
+}
+
+/// CORS for routes pages may post to: any origin, any request headers, no cookies.
+fn any_origin() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(std::time::Duration::from_secs(24 * 60 * 60))
 }
 
 async fn not_found() -> ApiError {

@@ -1,0 +1,270 @@
+//! The analytics SDKs' protocols (DESIGN §8): Segment (and RudderStack's SDKs), PostHog capture
+//! and Snowplow tracker protocol 2, next to the native API.
+//!
+//! Each handler finds the write key where its protocol puts it, has core map every message to
+//! an event (a message that cannot become one is stored as `validation_error`, never dropped),
+//! and answers what the SDKs expect: exactly 200 once the events are committed. Gzip bodies are
+//! inflated by a layer (see [`routes`]) under the SDK body limit.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use pulseboard_core::protocol::{self, BodyError, Mapped};
+use pulseboard_core::NewEvent;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Sender, bearer_token_of};
+
+/// Seconds a client is asked to wait after a 503 (as on the native routes).
+const RETRY_AFTER_SECS: &str = "5";
+
+/// An error of an SDK route: `{"code", "message", "detail"}`, the shape RudderStack's SDKs read
+/// and PostHog's capture service sends.
+#[derive(Debug)]
+pub(crate) enum SdkError {
+    /// 400: the body is not readable as the protocol's envelope.
+    Unreadable(String),
+    /// Anything the native routes can answer (401, 413, 503, 500).
+    Api(ApiError),
+}
+
+impl From<ApiError> for SdkError {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
+impl From<BodyError> for SdkError {
+    fn from(error: BodyError) -> Self {
+        Self::Unreadable(error.to_string())
+    }
+}
+
+impl From<pulseboard_store::StoreError> for SdkError {
+    fn from(error: pulseboard_store::StoreError) -> Self {
+        Self::Api(error.into())
+    }
+}
+
+impl IntoResponse for SdkError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match &self {
+            Self::Unreadable(message) => (StatusCode::BAD_REQUEST, "invalid_body", message.clone()),
+            Self::Api(ApiError::Unauthorized(message)) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_write_key",
+                (*message).to_owned(),
+            ),
+            Self::Api(ApiError::BodyTooLarge) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "Request body exceeds the configured size limit (after inflating)".to_owned(),
+            ),
+            Self::Api(ApiError::Unavailable(message)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                (*message).to_owned(),
+            ),
+            Self::Api(other) => (
+                other.status(),
+                "internal_error",
+                "Internal server error".to_owned(),
+            ),
+        };
+        let body = json!({ "code": code, "message": message, "detail": message });
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+/// A protocol body: any or no content type, JSON after the gzip layer inflated it. PostHog's
+/// browser SDK may send `data=<base64 JSON>` form bodies instead.
+pub(crate) struct SdkBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for SdkBody {
+    type Rejection = SdkError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    SdkError::Api(ApiError::BodyTooLarge)
+                } else {
+                    SdkError::Unreadable(format!("Could not read the request body: {rejection}"))
+                }
+            })?;
+        parse_body(&bytes).map(SdkBody)
+    }
+}
+
+/// JSON text, or a form body whose `data` field holds JSON or base64 of JSON.
+fn parse_body(bytes: &[u8]) -> Result<Value, SdkError> {
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(error) => form_data(bytes).ok_or_else(|| {
+            SdkError::Unreadable(format!("The body is not JSON (after inflating gzip): {error}"))
+        }),
+    }
+}
+
+/// The JSON of a `data=…` form field, plain or base64 (posthog-js's `compression=base64`).
+fn form_data(bytes: &[u8]) -> Option<Value> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let field = text
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("data="))?;
+    let decoded = percent_decode(field)?;
+    serde_json::from_str(&decoded).ok().or_else(|| {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(decoded.trim())
+            .ok()?;
+        serde_json::from_slice(&raw).ok()
+    })
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(at + 1..at + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                at += 2;
+            }
+            byte => out.push(byte),
+        }
+        at += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Stores the mapped messages for the key's owner; answers once they are committed.
+async fn store(state: &AppState, sender: &Sender, mapped: Vec<Mapped>) -> Result<(), SdkError> {
+    if mapped.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<NewEvent> = mapped
+        .into_iter()
+        .map(|message| message.unwrap_or_else(|rejection| rejection.into_event()))
+        .collect();
+    let accepted = state
+        .ingest()
+        .submit(sender.owner, sender.label(events))
+        .await?;
+    sender.record(state, &accepted);
+    Ok(())
+}
+
+/// The sender a write key names; 401 when it names none.
+async fn sender_of(state: &AppState, key: Option<&str>) -> Result<Sender, SdkError> {
+    let key = key
+        .filter(|key| !key.is_empty())
+        .ok_or(ApiError::Unauthorized("No write key: send it as the Basic auth user name"))?;
+    let found = state
+        .write_keys()
+        .find(key)
+        .await?
+        .ok_or(ApiError::Unauthorized("Invalid or revoked write key"))?;
+    Ok(Sender::with_key(found))
+}
+
+/// Segment's key: the Basic auth user name (password empty), else a bearer token.
+fn segment_header_key(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = value.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials.trim())
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let user = decoded.split_once(':').map_or(decoded.as_str(), |(user, _)| user);
+        return Some(user.to_owned());
+    }
+    bearer_token_of(value).map(str::to_owned)
+}
+
+/// `POST /v1/batch` and the single-message routes (`/v1/track`, …; `route_type` set).
+pub(crate) async fn segment(
+    state: AppState,
+    headers: HeaderMap,
+    body: Value,
+    route_type: Option<&'static str>,
+) -> Result<Json<Value>, SdkError> {
+    let key = segment_header_key(&headers)
+        .or_else(|| protocol::segment::body_write_key(&body).map(str::to_owned));
+    let sender = sender_of(&state, key.as_deref()).await?;
+    let messages = protocol::segment::messages(body, route_type)?;
+    let mapped = messages
+        .iter()
+        .map(|message| protocol::segment::to_event(message, route_type))
+        .collect();
+    store(&state, &sender, mapped).await?;
+    Ok(Json(json!({ "success": true })))
+}
+
+/// Every PostHog capture route: `/batch`, `/capture`, `/e`, `/i/v0/e`, with or without `/`.
+pub(crate) async fn posthog(
+    State(state): State<AppState>,
+    SdkBody(body): SdkBody,
+) -> Result<Json<Value>, SdkError> {
+    let key = protocol::posthog::body_api_key(&body).map(str::to_owned);
+    let sender = sender_of(&state, key.as_deref()).await?;
+    let messages = protocol::posthog::messages(body)?;
+    let mapped = messages.iter().map(protocol::posthog::to_event).collect();
+    store(&state, &sender, mapped).await?;
+    Ok(Json(json!({ "status": 1 })))
+}
+
+/// `POST /s/{write_key}/com.snowplowanalytics.snowplow/tp2`: the key is in the path, since
+/// Snowplow trackers send no credentials.
+pub(crate) async fn snowplow(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    SdkBody(body): SdkBody,
+) -> Result<&'static str, SdkError> {
+    let sender = sender_of(&state, Some(&key)).await?;
+    let messages = protocol::snowplow::messages(body)?;
+    let mapped = messages.iter().map(protocol::snowplow::to_event).collect();
+    store(&state, &sender, mapped).await?;
+    Ok("ok")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_bodies_carry_json_plain_or_in_base64() {
+        assert_eq!(form_data(b"data=%7B%22a%22%3A1%7D"), Some(json!({"a": 1})));
+        assert_eq!(form_data(b"ver=1&data=eyJhIjoxfQ%3D%3D"), Some(json!({"a": 1})));
+        assert_eq!(form_data(b"data=%zz"), None);
+        assert_eq!(form_data(b"nothing=here"), None);
+    }
+
+    #[test]
+    fn segment_keys_come_from_basic_auth_or_a_bearer_token() {
+        let mut headers = HeaderMap::new();
+        // base64("pbwk_abc:")
+        headers.insert(header::AUTHORIZATION, "Basic cGJ3a19hYmM6".parse().unwrap());
+        assert_eq!(segment_header_key(&headers).as_deref(), Some("pbwk_abc"));
+        headers.insert(header::AUTHORIZATION, "Bearer pbwk_xyz".parse().unwrap());
+        assert_eq!(segment_header_key(&headers).as_deref(), Some("pbwk_xyz"));
+        headers.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
+        assert_eq!(segment_header_key(&headers), None);
+    }
+}
