@@ -21,6 +21,8 @@ use crate::routes::{EventView, parse_event_id};
 const PAGE: &str = include_str!("dashboard.html");
 /// Recent failures shown.
 const FAILURES_SHOWN: u32 = 20;
+/// Write keys shown.
+const WRITE_KEYS_SHOWN: u32 = 200;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -81,6 +83,7 @@ async fn overview(_: Operator, State(state): State<AppState>) -> Result<Json<Val
         .activity_per_minute(Utc::now() - Duration::hours(1))
         .await?;
     let failures = store.recent_failures(FAILURES_SHOWN).await?;
+    let write_keys = store.list_write_keys(None, WRITE_KEYS_SHOWN).await?;
     let queue = state.queue().stats().await;
     let mut by_status: Map<String, Value> = pulseboard_core::EventStatus::ALL
         .iter()
@@ -109,6 +112,10 @@ async fn overview(_: Operator, State(state): State<AppState>) -> Result<Json<Val
         "activity": activity.iter().map(|minute| json!({"minute": format_timestamp(minute.minute),
             "accepted": minute.accepted, "processed": minute.processed, "failed": minute.failed})).collect::<Vec<_>>(),
         "recent_failures": failures.into_iter().map(summary).collect::<Vec<_>>(),
+        "write_keys": write_keys.into_iter().map(|key| json!({"id": key.id.0, "owner": key.owner.0,
+            "name": key.name, "created_at": format_timestamp(key.created_at),
+            "last_used_at": key.last_used_at.map(format_timestamp), "event_count": key.event_count,
+            "revoked_at": key.revoked_at.map(format_timestamp)})).collect::<Vec<_>>(),
     })))
 }
 

@@ -63,6 +63,15 @@ async fn metrics_counters_move_as_events_are_processed() {
 async fn the_dashboard_api_needs_the_operator_token_and_shows_everyones_events() {
     let app = TestApp::embedded().await;
     let token = app.token("ops@example.com").await;
+    let (status, key) = app
+        .call(
+            Method::POST,
+            "/api/v1/write-keys",
+            Some(&token),
+            Some(json!({"name": "ios-app"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     let bad = json!({"event_name": "broken", "event_type": "t", "payload": "not an object"});
     let (_, accepted) = app
         .call(Method::POST, "/api/v1/events", Some(&token), Some(bad))
@@ -103,6 +112,10 @@ async fn the_dashboard_api_needs_the_operator_token_and_shows_everyones_events()
         "Payload must be dict, got str"
     );
     assert_eq!(overview["workers"][0]["name"], "embedded");
+    let listed = &overview["write_keys"][0];
+    assert_eq!((&listed["id"], &listed["name"]), (&key["id"], &json!("ios-app")));
+    assert_eq!((&listed["event_count"], &listed["last_used_at"]), (&json!(0), &json!(null)));
+    assert!(listed.get("write_key").is_none(), "never the key itself");
     let task_path = format!(
         "/dashboard/api/tasks/{}",
         accepted["task_id"].as_str().unwrap()
@@ -221,6 +234,7 @@ async fn the_dashboard_renders_counts_failures_and_task_details_in_a_real_browse
         &format!("3 event(s) in task {task_id}"),
         "button_click",
         "embedded",
+        "no write keys",
     ] {
         assert!(
             text.contains(expected),
