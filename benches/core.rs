@@ -1,9 +1,11 @@
-//! Validate + normalize throughput on fixture payloads: `cargo bench -p pulseboard-core`.
+//! Validate + normalize throughput on fixture payloads, and SDK protocol mapping:
+//! `cargo bench -p pulseboard-core`.
 
 use std::hint::black_box;
 
 use chrono::Utc;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use pulseboard_core::protocol::segment;
 use pulseboard_core::{Limits, ProcessInput, Processor, validate_payload};
 use serde_json::{Value, json};
 
@@ -57,6 +59,62 @@ fn bench_process(c: &mut Criterion, name: &str, payload_json: &str) {
     group.finish();
 }
 
+/// A `/v1/batch` body as @segment/analytics-node sends it: 100 track calls with a cart's
+/// properties, the library's context and the key in the body.
+fn segment_batch_body() -> Value {
+    let batch: Vec<Value> = (0..100)
+        .map(|i| {
+            json!({
+                "type": "track", "event": "Order Completed", "userId": format!("user-{i}"),
+                "anonymousId": "5f3c2a9e-8d1b-4c7a-9e2f-1a2b3c4d5e6f",
+                "messageId": format!("node-next-1769860800000-{i:04}-3f9a"),
+                "timestamp": "2026-01-31T12:00:00.123Z",
+                "properties": {
+                    "order_id": format!("ord-{i}"), "total": 30.5 + i as f64, "currency": "EUR",
+                    "page": "/checkout", "duration": 12.5,
+                    "products": [
+                        {"sku": "SKU-00001", "name": "Mug", "price": 9.5, "quantity": 1},
+                        {"sku": "SKU-00002", "name": "T-shirt – ünïcode", "price": 21, "quantity": 1},
+                    ],
+                },
+                "context": {
+                    "library": {"name": "@segment/analytics-node", "version": "3.1.0"},
+                    "ip": "203.0.113.7", "locale": "fr-FR", "sessionId": 1769860000000_u64,
+                    "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36",
+                    "page": {
+                        "path": "/checkout", "url": "https://shop.example.com/checkout",
+                        "referrer": "https://shop.example.com/cart",
+                    },
+                },
+                "integrations": {},
+                "_metadata": {"nodeVersion": "22.11.0", "jsRuntime": "node"},
+            })
+        })
+        .collect();
+    json!({"batch": batch, "writeKey": "wk_0123456789abcdef", "sentAt": "2026-01-31T12:00:01.000Z"})
+}
+
+fn bench_protocol(c: &mut Criterion) {
+    let body = segment_batch_body();
+    let mut group = c.benchmark_group("protocol");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("segment_batch_100", |b| {
+        b.iter_batched(
+            || body.clone(),
+            |body| {
+                let messages = segment::messages(body, None).unwrap_or_default();
+                let events: Vec<_> = messages
+                    .iter()
+                    .map(|message| segment::to_event(message, None))
+                    .collect();
+                black_box(events)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     bench_process(c, "seed_small", SEED_PAYLOAD);
     bench_process(c, "realistic_10kb", &realistic_payload().to_string());
@@ -72,6 +130,8 @@ fn benches(c: &mut Criterion) {
         b.iter(|| validate_payload(black_box(&big), &Limits::default()))
     });
     group.finish();
+
+    bench_protocol(c);
 }
 
 criterion_group!(core, benches);

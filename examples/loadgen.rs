@@ -100,6 +100,10 @@ enum Mode {
     Single,
     /// `POST /api/v1/events/batch`, `--batch-size` events per request.
     Batch,
+    /// `POST /v1/batch` (Segment's protocol), `--batch-size` track messages per request,
+    /// gzip, with a write key as the Basic user, and a `messageId` on every message, as
+    /// Segment's and RudderStack's SDKs send them.
+    Segment,
 }
 
 impl Mode {
@@ -107,6 +111,7 @@ impl Mode {
         match self {
             Self::Single => "single",
             Self::Batch => "batch",
+            Self::Segment => "segment",
         }
     }
 }
@@ -137,7 +142,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         args.mode.name(),
         args.duration
     );
-    let target = LoadTarget::new(&base_url, &tokens)?;
+    let credentials = match args.mode {
+        Mode::Segment => segment_credentials(&client, &base_url, &tokens).await?,
+        Mode::Single | Mode::Batch => tokens.iter().map(|token| format!("Bearer {token}")).collect(),
+    };
+    let target = LoadTarget::new(&base_url, &credentials)?;
     let load = Arc::new(Load {
         client,
         base_url,
@@ -150,7 +159,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         } else {
             "page_view"
         },
-        message_id_prefix: args.message_ids.then(|| format!("lg-{}", unique_suffix())),
+        message_id_prefix: (args.message_ids || args.mode == Mode::Segment)
+            .then(|| format!("lg-{}", unique_suffix())),
         resend_until: Instant::now() + Duration::from_secs(args.duration + args.wait_timeout),
         deadline: Instant::now() + Duration::from_secs(args.duration),
         live: LiveCounters::default(),
@@ -242,6 +252,37 @@ async fn register_and_log_in(
     }
     let token: Token = response.json().await.context("login answer")?;
     Ok(token.access_token)
+}
+
+/// `Basic <write key>:` for each user: a write key created with the user's token.
+async fn segment_credentials(
+    client: &Client,
+    base_url: &str,
+    tokens: &[String],
+) -> anyhow::Result<Vec<String>> {
+    use base64::Engine as _;
+    #[derive(Deserialize)]
+    struct Created {
+        write_key: String,
+    }
+    let mut credentials = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        let response = client
+            .post(format!("{base_url}/api/v1/write-keys"))
+            .bearer_auth(token)
+            .json(&json!({"name": "loadgen"}))
+            .send()
+            .await
+            .map_err(|error| unreachable_server(base_url, &error))?;
+        if response.status() != StatusCode::CREATED {
+            bail!("creating a write key: {}", describe_failure(response).await);
+        }
+        let created: Created = response.json().await.context("write key answer")?;
+        let encoded = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:", created.write_key));
+        credentials.push(format!("Basic {encoded}"));
+    }
+    Ok(credentials)
 }
 
 fn unreachable_server(base_url: &str, error: &reqwest::Error) -> anyhow::Error {
@@ -375,7 +416,9 @@ async fn run_client(load: Arc<Load>, index: usize) -> TaskStats {
         loop {
             let started = Instant::now();
             let request = load_request(&load, authorization, &session_id, sequence);
-            let outcome = connection.send(&load.target, request).await;
+            let outcome = connection
+                .send(&load.target, request, load.batch_size as u64)
+                .await;
             stats.requests += 1;
             let wait = match outcome {
                 Outcome::Accepted(answer) => {
@@ -464,12 +507,22 @@ fn load_request(
                 serde_json::to_vec(&LoadBatch { events }),
             )
         }
+        Mode::Segment => {
+            let batch = (0..load.batch_size)
+                .map(|item| SegmentTrack::from(event(item)))
+                .collect();
+            let body = serde_json::to_vec(&SegmentBatch { batch }).map(|json| gzip(&json));
+            ("/v1/batch", body)
+        }
     };
     // Serializing these plain structs cannot fail; an empty body would be answered with 422.
     let mut request = Request::new(Full::new(Bytes::from(body.unwrap_or_default())));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = Uri::from_static(path);
     let headers = request.headers_mut();
+    if load.mode == Mode::Segment {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     headers.insert(HOST, load.target.host.clone());
     headers.insert(AUTHORIZATION, authorization.clone());
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -500,6 +553,62 @@ struct PageView {
 #[derive(Serialize)]
 struct LoadBatch<'a> {
     events: Vec<LoadEvent<'a>>,
+}
+
+/// The load event as a Segment track message, shaped as analytics-python sends one.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SegmentTrack<'a> {
+    r#type: &'static str,
+    event: &'static str,
+    message_id: Option<String>,
+    anonymous_id: &'a str,
+    timestamp: &'static str,
+    properties: PageView,
+    context: SegmentContext,
+}
+
+#[derive(Serialize)]
+struct SegmentContext {
+    library: SegmentLibrary,
+}
+
+#[derive(Serialize)]
+struct SegmentLibrary {
+    name: &'static str,
+    version: &'static str,
+}
+
+impl<'a> From<LoadEvent<'a>> for SegmentTrack<'a> {
+    fn from(event: LoadEvent<'a>) -> Self {
+        Self {
+            r#type: "track",
+            event: event.event_name,
+            message_id: event.message_id,
+            anonymous_id: event.session_id,
+            timestamp: "2026-11-30T10:00:00.000000+00:00",
+            properties: event.payload,
+            context: SegmentContext {
+                library: SegmentLibrary {
+                    name: "loadgen",
+                    version: "1.0",
+                },
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SegmentBatch<'a> {
+    batch: Vec<SegmentTrack<'a>>,
+}
+
+/// Gzip at the fastest level: the load generator's CPU is not the figure measured.
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use flate2::write::GzEncoder;
+    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), flate2::Compression::fast());
+    let written = encoder.write_all(bytes);
+    written.and_then(|()| encoder.finish()).unwrap_or_default()
 }
 
 impl<'a> LoadEvent<'a> {
@@ -533,23 +642,24 @@ struct LoadTarget {
     /// `host:port`, for connecting.
     address: String,
     host: HeaderValue,
-    /// `Bearer <token>` of each logged-in user.
+    /// `Bearer <token>` (or a write key's `Basic` credential) of each user.
     authorizations: Vec<HeaderValue>,
 }
 
 impl LoadTarget {
-    fn new(base_url: &str, tokens: &[String]) -> anyhow::Result<Self> {
+    /// `credentials`: the `Authorization` value of each user.
+    fn new(base_url: &str, credentials: &[String]) -> anyhow::Result<Self> {
         let url = reqwest::Url::parse(base_url).with_context(|| format!("base URL {base_url}"))?;
         if url.scheme() != "http" {
             bail!("the load phase speaks plain HTTP/1.1 only; use an http:// base URL");
         }
         let host = url.host_str().context("the base URL has no host")?;
         let port = url.port_or_known_default().unwrap_or(80);
-        let authorizations = tokens
+        let authorizations = credentials
             .iter()
-            .map(|token| HeaderValue::try_from(format!("Bearer {token}")))
+            .map(|credential| HeaderValue::try_from(credential.as_str()))
             .collect::<Result<_, _>>()
-            .context("a login token is not a valid header value")?;
+            .context("a credential is not a valid header value")?;
         Ok(Self {
             address: format!("{host}:{port}"),
             host: HeaderValue::try_from(format!("{host}:{port}"))?,
@@ -567,7 +677,13 @@ struct LoadConnection {
 }
 
 impl LoadConnection {
-    async fn send(&mut self, target: &LoadTarget, request: Request<Full<Bytes>>) -> Outcome {
+    /// Sends one request of `batch_size` events.
+    async fn send(
+        &mut self,
+        target: &LoadTarget,
+        request: Request<Full<Bytes>>,
+        batch_size: u64,
+    ) -> Outcome {
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
             self.sender = open_connection(target).await;
         }
@@ -586,13 +702,18 @@ impl LoadConnection {
             self.sender = None;
             return Outcome::ConnectionError;
         };
-        if status != StatusCode::ACCEPTED {
-            return Outcome::Refused {
+        match status {
+            StatusCode::ACCEPTED => Outcome::Accepted(accepted_answer(&body)),
+            // The SDK protocols answer exactly 200 and say nothing of duplicates.
+            StatusCode::OK => Outcome::Accepted(AcceptedAnswer {
+                events: batch_size,
+                duplicates: 0,
+            }),
+            _ => Outcome::Refused {
                 status,
                 retry_after: retry_after(&headers),
-            };
+            },
         }
-        Outcome::Accepted(accepted_answer(&body))
     }
 }
 

@@ -8,11 +8,14 @@
 #   MODES=ceiling scripts/bench.sh   # what the HTTP exchange alone allows on this machine (below)
 #   MODES=poison scripts/bench.sh    # healthy clients' rate beside a client sending refused input
 #
-# Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then batch POSTs of 100
-# events, and the same batches with a message_id on every event (in alternating order from run
-# to run); each waits until every accepted event is final. It prints one line per mode:
+# Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then three batch phases
+# of 100 events per request, in an order that rotates from run to run: native batches, the same
+# with a message_id on every event, and Segment's `/v1/batch` (gzip, write key, a messageId on
+# every message, as the SDKs send); each waits until every accepted event is final. It prints
+# one line per mode:
 #   RESULT mode=… single_eps=… p50_ms=… p99_ms=… batch_eps=… e2e_eps=… server_rss_mb=… worker_rss_mb=…
-#          single_cpu_us=… batch_cpu_us=… batch_mid_eps=… batch_mid_cpu_us=…
+#          single_cpu_us=… batch_cpu_us=… batch_mid_eps=… batch_mid_cpu_us=… segment_eps=…
+#          segment_cpu_us=…
 # and, before and after the runs, a SPEED line: a fixed Python loop's time, the machine's speed.
 # (e2e_eps is the batch phase's end-to-end rate: insert + process + update of every event;
 # *_cpu_us is each process's CPU time over the phase, load and drain, per accepted event:
@@ -139,24 +142,29 @@ run_mode() {  # run_mode production|embedded RUN
   local mode=$1 base server worker
   start_processes "$mode" "$2" bench
   base=$BASE server=$SERVER worker=$WORKER
-  local single batch single_cpu batch_cpu
+  local single batch single_cpu batch_cpu batch_mid batch_mid_cpu segment segment_cpu
   { read -r single; read -r single_cpu; } < <(phase single "$CONCURRENCY" "$base" "$server" "$worker")
-  # The later phase runs on a bigger table: odd runs measure batches without ids first, even
-  # runs with ids first, so the medians of several runs do not favour either.
-  if (( $2 % 2 == 1 )); then
-    { read -r batch; read -r batch_cpu; } < <(phase batch "$BATCH_CONCURRENCY" "$base" "$server" "$worker")
-    { read -r batch_mid; read -r batch_mid_cpu; } < <(phase batch "$BATCH_CONCURRENCY" "$base" "$server" "$worker" --message-ids)
-  else
-    { read -r batch_mid; read -r batch_mid_cpu; } < <(phase batch "$BATCH_CONCURRENCY" "$base" "$server" "$worker" --message-ids)
-    { read -r batch; read -r batch_cpu; } < <(phase batch "$BATCH_CONCURRENCY" "$base" "$server" "$worker")
-  fi
+  # Later phases run on a bigger table: each run starts the three batch phases (native without
+  # ids, native with ids, Segment protocol) at a different one, so the medians of three runs
+  # favour none of them.
+  local order=(batch batch_mid segment) i kind
+  for (( i = 0; i < 3; i++ )); do
+    kind=${order[$(( ($2 + i) % 3 ))]}
+    case $kind in
+      batch) { read -r batch; read -r batch_cpu; } < <(phase batch "$BATCH_CONCURRENCY" "$base" "$server" "$worker") ;;
+      batch_mid) { read -r batch_mid; read -r batch_mid_cpu; } < <(phase batch "$BATCH_CONCURRENCY" "$base" "$server" "$worker" --message-ids) ;;
+      segment) { read -r segment; read -r segment_cpu; } < <(phase segment "$BATCH_CONCURRENCY" "$base" "$server" "$worker") ;;
+    esac
+  done
   echo "RESULT mode=$mode run=$2 single_eps=$(field "$single" accepted_events_per_s) p50_ms=$(field "$single" p50_ms)" \
        "p99_ms=$(field "$single" p99_ms) single_e2e_eps=$(field "$single" e2e_events_per_s)" \
        "batch_eps=$(field "$batch" accepted_events_per_s) batch_p99_ms=$(field "$batch" p99_ms)" \
        "e2e_eps=$(field "$batch" e2e_events_per_s) errors=$(field "$single" errors)/$(field "$batch" errors)" \
        "server_rss_mb=$(peak_rss_mb "$server") worker_rss_mb=$( [[ -n $worker ]] && peak_rss_mb "$worker" || echo in-server)" \
        "single_cpu_us=$single_cpu batch_cpu_us=$batch_cpu" \
-       "batch_mid_eps=$(field "$batch_mid" accepted_events_per_s) batch_mid_cpu_us=$batch_mid_cpu"
+       "batch_mid_eps=$(field "$batch_mid" accepted_events_per_s) batch_mid_cpu_us=$batch_mid_cpu" \
+       "segment_eps=$(field "$segment" accepted_events_per_s) segment_cpu_us=$segment_cpu" \
+       "segment_errors=$(field "$segment" errors)"
   stop_processes
 }
 

@@ -12,6 +12,7 @@
 #   PULSEBOARD_TEST_REDIS_URL     redis://127.0.0.1:<port>/
 #   PULSEBOARD_TEST_PG_BIN, PULSEBOARD_TEST_PG_DATA, PULSEBOARD_TEST_PG_PORT, PULSEBOARD_TEST_REDIS_PORT
 #   PULSEBOARD_TEST_PG_START_CMD  full command line that (re)starts PostgreSQL, for `bash -c`
+#   PULSEBOARD_TEST_SDK_DIR       real analytics SDKs (venv/, node_modules/) from scripts/sdk/install.sh
 #
 # Simulating a database outage from a test (all settings live in postgresql.conf, so a
 # restart comes back on the same port/socket). As root (CI) the script used:
@@ -136,12 +137,15 @@ main() {
   [[ -n ${REDIS_PORT:-} ]] || die "could not pick free ports"
   start_postgres
   start_redis
+  # The real analytics SDKs (Python venv + node_modules) the protocol tests send through; fast when current.
+  "$REPO_ROOT/scripts/sdk/install.sh" "$REPO_ROOT/target/sdk-clients" || die "SDK client install failed"
 
   local exports=(
     "PULSEBOARD_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
     "PULSEBOARD_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/"
     "PULSEBOARD_TEST_PG_BIN=$PG_BIN" "PULSEBOARD_TEST_PG_DATA=$PG_DATA" "PULSEBOARD_TEST_PG_PORT=$PG_PORT"
     "PULSEBOARD_TEST_PG_START_CMD=$PG_START_CMD" "PULSEBOARD_TEST_REDIS_PORT=$REDIS_PORT"
+    "PULSEBOARD_TEST_SDK_DIR=$REPO_ROOT/target/sdk-clients"
   )
   local e v
   for e in "${exports[@]}"; do export "${e?}"; done

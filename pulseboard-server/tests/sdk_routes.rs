@@ -371,11 +371,14 @@ async fn a_gzip_bomb_gets_413_without_storing_anything(app: &TestApp) {
         app,
         "/v1/batch",
         &[("authorization", &basic(&key)), ("content-encoding", "gzip")],
-        bomb,
+        bomb.clone(),
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["code"], "body_too_large");
+    // The same bomb without Content-Encoding, as posthog-js labels gzip.
+    let (status, _, _) = post_raw(app, "/e/", &[("content-type", "text/plain")], bomb).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(events(app, &token, "").await.is_empty());
 }
 
@@ -417,6 +420,15 @@ async fn posthog_js_gzip_and_beacon_bodies_are_read(app: &TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    // posthog-js 1.449 in a browser: gzip labelled text/plain, no header, no query.
+    let (status, _, _) = post_raw(
+        app,
+        "/e/",
+        &[("content-type", "text/plain")],
+        gzip(&events_json("js-magic")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     // navigator.sendBeacon: plain text.
     let (status, _, _) = post_raw(
         app,
@@ -437,7 +449,7 @@ async fn posthog_js_gzip_and_beacon_bodies_are_read(app: &TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    for id in ["js-gzip", "js-beacon", "js-form"] {
+    for id in ["js-gzip", "js-magic", "js-beacon", "js-form"] {
         let event = final_event(app, &token, id).await;
         assert_eq!(event["user_id"], "d-1", "{event}");
     }

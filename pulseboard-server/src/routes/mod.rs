@@ -8,7 +8,7 @@ mod write_keys;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -91,29 +91,13 @@ fn sdk_routes(max_body_bytes: usize) -> Router<AppState> {
             .route(path, post(sdk::posthog).options(preflight))
             .route(&format!("{path}/"), post(sdk::posthog).options(preflight));
     }
-    // Layers run outside in: CORS, then gzip-js marking, then inflating; the body limit is
+    // Layers run outside in: CORS, then inflating `Content-Encoding: gzip`; the body limit is
     // checked while the handler reads the inflated body, so a zip bomb stops at the limit.
+    // (Gzip without the header, as posthog-js sends it, is inflated by `SdkBody`.)
     router
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestDecompressionLayer::new())
-        .layer(middleware::map_request(mark_gzip_js_bodies))
         .layer(any_origin())
-}
-
-/// posthog-js sends gzip with `?compression=gzip-js` and no `Content-Encoding`; say it, so the
-/// decompression layer inflates it under the same cap as every other gzip body.
-async fn mark_gzip_js_bodies(mut request: Request) -> Request {
-    let gzip_js = request.uri().query().is_some_and(|query| {
-        query
-            .split('&')
-            .any(|pair| pair == "compression=gzip-js")
-    });
-    if gzip_js && !request.headers().contains_key(header::CONTENT_ENCODING) {
-        request
-            .headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
-    request
 }
 
 /// OPTIONS on a route pages post to. The CORS layer answers real preflights before this runs;

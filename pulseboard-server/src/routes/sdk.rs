@@ -87,14 +87,16 @@ impl IntoResponse for SdkError {
     }
 }
 
-/// A protocol body: any or no content type, JSON after the gzip layer inflated it. PostHog's
-/// browser SDK may send `data=<base64 JSON>` form bodies instead.
+/// A protocol body: any or no content type, JSON after the gzip layer inflated it. posthog-js
+/// sends gzip labelled `text/plain` with no `Content-Encoding`: a body that starts with gzip's
+/// magic bytes is inflated here, under the same cap. It may also send `data=<base64 JSON>`
+/// form bodies.
 pub(crate) struct SdkBody(pub Value);
 
-impl<S: Send + Sync> FromRequest<S> for SdkBody {
+impl FromRequest<AppState> for SdkBody {
     type Rejection = SdkError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
@@ -104,8 +106,30 @@ impl<S: Send + Sync> FromRequest<S> for SdkBody {
                     SdkError::Unreadable(format!("Could not read the request body: {rejection}"))
                 }
             })?;
+        if bytes.starts_with(&GZIP_MAGIC) {
+            let inflated = inflate(&bytes, state.limits().max_sdk_body_bytes)?;
+            return parse_body(&inflated).map(SdkBody);
+        }
         parse_body(&bytes).map(SdkBody)
     }
+}
+
+/// The first two bytes of every gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Inflates a gzip body, reading at most `limit` + 1 bytes of output: a small body that
+/// inflates past the limit is refused without the rest ever being produced.
+fn inflate(gzip: &[u8], limit: usize) -> Result<Vec<u8>, SdkError> {
+    use std::io::Read as _;
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(gzip)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|error| SdkError::Unreadable(format!("The gzip body is corrupt: {error}")))?;
+    if inflated.len() > limit {
+        return Err(SdkError::Api(ApiError::BodyTooLarge));
+    }
+    Ok(inflated)
 }
 
 /// JSON text, or a form body whose `data` field holds JSON or base64 of JSON.
@@ -247,6 +271,23 @@ pub(crate) async fn snowplow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_bodies_inflate_up_to_the_limit_and_no_further() {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&[b' '; 10_000]).unwrap();
+        let gzip = encoder.finish().unwrap();
+        assert_eq!(inflate(&gzip, 10_000).unwrap().len(), 10_000);
+        assert!(matches!(
+            inflate(&gzip, 9_999),
+            Err(SdkError::Api(ApiError::BodyTooLarge))
+        ));
+        assert!(matches!(
+            inflate(&gzip[..gzip.len() / 2], 10_000),
+            Err(SdkError::Unreadable(_))
+        ));
+    }
 
     #[test]
     fn form_bodies_carry_json_plain_or_in_base64() {
