@@ -144,7 +144,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     );
     let credentials = match args.mode {
         Mode::Segment => segment_credentials(&client, &base_url, &tokens).await?,
-        Mode::Single | Mode::Batch => tokens.iter().map(|token| format!("Bearer {token}")).collect(),
+        Mode::Single | Mode::Batch => tokens
+            .iter()
+            .map(|token| format!("Bearer {token}"))
+            .collect(),
     };
     let target = LoadTarget::new(&base_url, &credentials)?;
     let load = Arc::new(Load {
@@ -278,8 +281,8 @@ async fn segment_credentials(
             bail!("creating a write key: {}", describe_failure(response).await);
         }
         let created: Created = response.json().await.context("write key answer")?;
-        let encoded = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:", created.write_key));
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:", created.write_key));
         credentials.push(format!("Basic {encoded}"));
     }
     Ok(credentials)
@@ -606,7 +609,10 @@ struct SegmentBatch<'a> {
 /// Gzip at the fastest level: the load generator's CPU is not the figure measured.
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     use flate2::write::GzEncoder;
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), flate2::Compression::fast());
+    let mut encoder = GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::fast(),
+    );
     let written = encoder.write_all(bytes);
     written.and_then(|()| encoder.finish()).unwrap_or_default()
 }

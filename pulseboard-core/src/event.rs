@@ -142,7 +142,10 @@ impl NewEvent {
             user_id: optional("user_id", raw.user_id, MAX_CLIENT_ID_CHARS)?,
             anonymous_id: optional("anonymous_id", raw.anonymous_id, MAX_CLIENT_ID_CHARS)?,
             occurred_at: raw.occurred_at,
-            context_json: raw.context_json.map(|json| payload("context", Some(json))).transpose()?,
+            context_json: raw
+                .context_json
+                .map(|json| payload("context", Some(json)))
+                .transpose()?,
             rejection: None,
         })
     }

@@ -52,7 +52,14 @@ const SEGMENT_PATHS: [&str; 7] = [
 ];
 /// PostHog's capture routes, each also with a trailing slash.
 const POSTHOG_PATHS: [&str; 8] = [
-    "/batch", "/batch/", "/capture", "/capture/", "/e", "/e/", "/i/v0/e", "/i/v0/e/",
+    "/batch",
+    "/batch/",
+    "/capture",
+    "/capture/",
+    "/e",
+    "/e/",
+    "/i/v0/e",
+    "/i/v0/e/",
 ];
 const SDK_ERRORS: &[&str] = &["400", "401", "413", "503"];
 

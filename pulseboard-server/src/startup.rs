@@ -82,7 +82,9 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
     ));
     tasks.push(tokio::spawn(ingest.clone().track_backlog(shutdown.clone())));
     let write_keys = Arc::new(WriteKeys::new(store.clone()));
-    tasks.push(tokio::spawn(write_keys.clone().flush_uses(shutdown.clone())));
+    tasks.push(tokio::spawn(
+        write_keys.clone().flush_uses(shutdown.clone()),
+    ));
     let state = AppState::new(Shared {
         store,
         queue,

@@ -129,7 +129,9 @@ impl WriteKeys {
             tracing::warn!(error = %error, "write key use counts not stored; kept for the next flush");
             if let Ok(mut uses) = self.uses.lock() {
                 for used in taken {
-                    let kept = uses.entry(used.id).or_insert(WriteKeyUse { events: 0, ..used });
+                    let kept = uses
+                        .entry(used.id)
+                        .or_insert(WriteKeyUse { events: 0, ..used });
                     kept.events += used.events;
                     kept.at = kept.at.max(used.at);
                 }

@@ -113,8 +113,14 @@ async fn the_dashboard_api_needs_the_operator_token_and_shows_everyones_events()
     );
     assert_eq!(overview["workers"][0]["name"], "embedded");
     let listed = &overview["write_keys"][0];
-    assert_eq!((&listed["id"], &listed["name"]), (&key["id"], &json!("ios-app")));
-    assert_eq!((&listed["event_count"], &listed["last_used_at"]), (&json!(0), &json!(null)));
+    assert_eq!(
+        (&listed["id"], &listed["name"]),
+        (&key["id"], &json!("ios-app"))
+    );
+    assert_eq!(
+        (&listed["event_count"], &listed["last_used_at"]),
+        (&json!(0), &json!(null))
+    );
     assert!(listed.get("write_key").is_none(), "never the key itself");
     let task_path = format!(
         "/dashboard/api/tasks/{}",

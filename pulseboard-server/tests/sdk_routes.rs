@@ -126,11 +126,21 @@ async fn write_keys_are_created_once_listed_without_the_key_and_revoked(app: &Te
         .await;
     assert_eq!(status, StatusCode::OK);
     let item = &listed["items"][0];
-    assert_eq!((item["name"].clone(), item["event_count"].clone()), (json!("web"), json!(0)));
-    assert!(item.get("write_key").is_none(), "the key is shown only once: {item}");
+    assert_eq!(
+        (item["name"].clone(), item["event_count"].clone()),
+        (json!("web"), json!(0))
+    );
+    assert!(
+        item.get("write_key").is_none(),
+        "the key is shown only once: {item}"
+    );
     assert!(item["revoked_at"].is_null() && item["last_used_at"].is_null());
 
-    for (bad, kind) in [(json!({}), "missing"), (json!({"name": "  "}), "string_too_short"), (json!({"name": 5}), "string_type")] {
+    for (bad, kind) in [
+        (json!({}), "missing"),
+        (json!({"name": "  "}), "string_too_short"),
+        (json!({"name": 5}), "string_type"),
+    ] {
         let (status, body) = app
             .call(Method::POST, "/api/v1/write-keys", Some(&token), Some(bad))
             .await;
@@ -149,10 +159,17 @@ async fn write_keys_are_created_once_listed_without_the_key_and_revoked(app: &Te
         .await;
     assert!(listed["items"][0]["revoked_at"].is_string());
     let (status, _) = app
-        .call(Method::DELETE, "/api/v1/write-keys/999999", Some(&token), None)
+        .call(
+            Method::DELETE,
+            "/api/v1/write-keys/999999",
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = app.call(Method::GET, "/api/v1/write-keys", None, None).await;
+    let (status, _) = app
+        .call(Method::GET, "/api/v1/write-keys", None, None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -164,23 +181,41 @@ async fn a_write_key_writes_through_the_native_routes_but_reads_nothing(app: &Te
         .call(Method::POST, "/api/v1/events", Some(&key), Some(event))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let stored = app.wait_final(&token, body["event_id"].as_i64().unwrap()).await;
+    let stored = app
+        .wait_final(&token, body["event_id"].as_i64().unwrap())
+        .await;
     assert_eq!(stored["source"], "backend", "the key's name is the source");
     assert_eq!(stored["status"], "processed");
     let named = json!({"events": [{"event_name": "e", "event_type": "t", "source": "ios"}]});
     let (status, body) = app
-        .call(Method::POST, "/api/v1/events/batch", Some(&key), Some(named))
+        .call(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(&key),
+            Some(named),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let stored = app.wait_final(&token, body["event_ids"][0].as_i64().unwrap()).await;
+    let stored = app
+        .wait_final(&token, body["event_ids"][0].as_i64().unwrap())
+        .await;
     assert_eq!(stored["source"], "ios", "a source the event names wins");
 
     for path in ["/api/v1/events", "/api/v1/write-keys", "/api/v1/events/1"] {
         let (status, _) = app.call(Method::GET, path, Some(&key), None).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} is not for write keys");
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{path} is not for write keys"
+        );
     }
     let (status, _) = app
-        .call(Method::POST, "/api/v1/write-keys", Some(&key), Some(json!({"name": "x"})))
+        .call(
+            Method::POST,
+            "/api/v1/write-keys",
+            Some(&key),
+            Some(json!({"name": "x"})),
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a key cannot make keys");
 }
@@ -192,7 +227,10 @@ async fn a_segment_batch_stores_every_message_with_all_it_carried(app: &TestApp)
     let (status, _, answer) = post_raw(
         app,
         "/v1/batch",
-        &[("authorization", &basic(&key)), ("content-type", "application/json")],
+        &[
+            ("authorization", &basic(&key)),
+            ("content-type", "application/json"),
+        ],
         body,
     )
     .await;
@@ -205,16 +243,28 @@ async fn a_segment_batch_stores_every_message_with_all_it_carried(app: &TestApp)
         (&json!("Signed Up"), &json!("track"), &json!("web"))
     );
     assert_eq!(track["payload"], json!({"plan": "pro"}));
-    assert_eq!((&track["user_id"], &track["anonymous_id"]), (&json!("user-1"), &json!("anon-1")));
+    assert_eq!(
+        (&track["user_id"], &track["anonymous_id"]),
+        (&json!("user-1"), &json!("anon-1"))
+    );
     assert_eq!(track["occurred_at"], "2026-11-30T10:00:00.000000Z");
     assert!(track["received_at"].is_string());
-    assert_eq!(track["context"]["context"]["library"]["name"], "analytics-python");
+    assert_eq!(
+        track["context"]["context"]["library"]["name"],
+        "analytics-python"
+    );
 
     let identify = final_event(app, &token, "seg-2").await;
-    assert_eq!((&identify["event_name"], &identify["event_type"]), (&json!("identify"), &json!("identify")));
+    assert_eq!(
+        (&identify["event_name"], &identify["event_type"]),
+        (&json!("identify"), &json!("identify"))
+    );
     assert_eq!(identify["payload"], json!({"email": "a@example.com"}));
     let page = final_event(app, &token, "seg-3").await;
-    assert_eq!((&page["event_name"], &page["event_type"]), (&json!("Home"), &json!("page")));
+    assert_eq!(
+        (&page["event_name"], &page["event_type"]),
+        (&json!("Home"), &json!("page"))
+    );
 
     // Use counts reach the listing within the flush interval.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -236,8 +286,13 @@ async fn a_resent_segment_batch_stores_nothing_twice(app: &TestApp) {
     let key = write_key(app, &token, "web").await;
     let body = serde_json::to_vec(&segment_batch("again")).unwrap();
     for _ in 0..3 {
-        let (status, _, _) =
-            post_raw(app, "/v1/batch", &[("authorization", &basic(&key))], body.clone()).await;
+        let (status, _, _) = post_raw(
+            app,
+            "/v1/batch",
+            &[("authorization", &basic(&key))],
+            body.clone(),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
     }
     assert_eq!(events(app, &token, "").await.len(), 3);
@@ -261,14 +316,30 @@ async fn a_bad_message_is_stored_as_validation_error_next_to_the_good_ones(app: 
     )
     .await;
     assert_eq!((status, answer), (StatusCode::OK, json!({"success": true})));
-    assert_eq!(final_event(app, &token, "good-1").await["status"], "processed");
+    assert_eq!(
+        final_event(app, &token, "good-1").await["status"],
+        "processed"
+    );
     let bad = final_event(app, &token, "bad-1").await;
     assert_eq!(bad["status"], "validation_error");
-    assert!(bad["processing_error"].as_str().unwrap().contains("event name"), "{bad}");
+    assert!(
+        bad["processing_error"]
+            .as_str()
+            .unwrap()
+            .contains("event name"),
+        "{bad}"
+    );
     let deep = final_event(app, &token, "deep-1").await;
-    assert_eq!(deep["status"], "validation_error", "judged by the worker's rules");
+    assert_eq!(
+        deep["status"], "validation_error",
+        "judged by the worker's rules"
+    );
     let all = events(app, &token, "&status=validation_error").await;
-    assert_eq!(all.len(), 3, "the non-object message is stored too: {all:?}");
+    assert_eq!(
+        all.len(),
+        3,
+        "the non-object message is stored too: {all:?}"
+    );
 }
 
 async fn segment_single_routes_take_their_type_from_the_path_and_the_key_from_the_body(
@@ -277,24 +348,51 @@ async fn segment_single_routes_take_their_type_from_the_path_and_the_key_from_th
     let token = app.token("single@example.com").await;
     let key = write_key(app, &token, "server").await;
     let routes = [
-        ("/v1/track", json!({"event": "Bought", "messageId": "s-track"}), "Bought"),
+        (
+            "/v1/track",
+            json!({"event": "Bought", "messageId": "s-track"}),
+            "Bought",
+        ),
         ("/v1/page", json!({"messageId": "s-page"}), "page"),
-        ("/v1/screen", json!({"name": "Settings", "messageId": "s-screen"}), "Settings"),
-        ("/v1/identify", json!({"traits": {"a": 1}, "messageId": "s-identify"}), "identify"),
-        ("/v1/group", json!({"groupId": "g", "messageId": "s-group"}), "group"),
-        ("/v1/alias", json!({"previousId": "p", "messageId": "s-alias"}), "alias"),
+        (
+            "/v1/screen",
+            json!({"name": "Settings", "messageId": "s-screen"}),
+            "Settings",
+        ),
+        (
+            "/v1/identify",
+            json!({"traits": {"a": 1}, "messageId": "s-identify"}),
+            "identify",
+        ),
+        (
+            "/v1/group",
+            json!({"groupId": "g", "messageId": "s-group"}),
+            "group",
+        ),
+        (
+            "/v1/alias",
+            json!({"previousId": "p", "messageId": "s-alias"}),
+            "alias",
+        ),
     ];
     for (path, mut message, name) in routes {
         message["writeKey"] = json!(key);
         let (status, _, answer) =
             post_raw(app, path, &[], serde_json::to_vec(&message).unwrap()).await;
-        assert_eq!((status, answer), (StatusCode::OK, json!({"success": true})), "{path}");
+        assert_eq!(
+            (status, answer),
+            (StatusCode::OK, json!({"success": true})),
+            "{path}"
+        );
         let id = message["messageId"].as_str().unwrap().to_owned();
         let event = final_event(app, &token, &id).await;
         assert_eq!(event["event_name"], name, "{path}");
         assert_eq!(event["event_type"], path.trim_start_matches("/v1/"));
         let context = event["context"].to_string();
-        assert!(!context.contains(&key), "the key is never stored: {context}");
+        assert!(
+            !context.contains(&key),
+            "the key is never stored: {context}"
+        );
     }
 }
 
@@ -304,14 +402,23 @@ async fn wrong_missing_and_revoked_keys_get_401_and_unreadable_bodies_400_as_jso
     let batch = serde_json::to_vec(&segment_batch("refused")).unwrap();
     let wrong = format!("pbwk_{}", "0".repeat(64));
     for auth in [basic(&wrong), basic("not-a-key"), String::new()] {
-        let headers: Vec<(&str, &str)> = if auth.is_empty() { vec![] } else { vec![("authorization", &auth)] };
+        let headers: Vec<(&str, &str)> = if auth.is_empty() {
+            vec![]
+        } else {
+            vec![("authorization", &auth)]
+        };
         let (status, _, body) = post_raw(app, "/v1/batch", &headers, batch.clone()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         assert_eq!(body["code"], "invalid_write_key");
         assert!(body["message"].is_string() && body["detail"].is_string());
     }
-    let (status, _, body) =
-        post_raw(app, "/v1/batch", &[("authorization", &basic(&key))], b"{not json".to_vec()).await;
+    let (status, _, body) = post_raw(
+        app,
+        "/v1/batch",
+        &[("authorization", &basic(&key))],
+        b"{not json".to_vec(),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "invalid_body");
     let (status, _, _) = post_raw(
@@ -329,9 +436,18 @@ async fn wrong_missing_and_revoked_keys_get_401_and_unreadable_bodies_400_as_jso
     let path = format!("/api/v1/write-keys/{}", listed["items"][0]["id"]);
     let (status, _) = app.call(Method::DELETE, &path, Some(&token), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _, _) =
-        post_raw(app, "/v1/batch", &[("authorization", &basic(&key))], batch.clone()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked at once on this process");
+    let (status, _, _) = post_raw(
+        app,
+        "/v1/batch",
+        &[("authorization", &basic(&key))],
+        batch.clone(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "revoked at once on this process"
+    );
     let posthog = serde_json::to_vec(&json!({"api_key": key, "event": "x"})).unwrap();
     let (status, _, _) = post_raw(app, "/capture/", &[], posthog).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -366,11 +482,18 @@ async fn a_gzip_bomb_gets_413_without_storing_anything(app: &TestApp) {
     inflated.resize(64 * 1024 * 1024, b' ');
     let bomb = gzip(&inflated);
     drop(inflated);
-    assert!(bomb.len() < 200 * 1024, "a small body: {} bytes", bomb.len());
+    assert!(
+        bomb.len() < 200 * 1024,
+        "a small body: {} bytes",
+        bomb.len()
+    );
     let (status, _, body) = post_raw(
         app,
         "/v1/batch",
-        &[("authorization", &basic(&key)), ("content-encoding", "gzip")],
+        &[
+            ("authorization", &basic(&key)),
+            ("content-encoding", "gzip"),
+        ],
         bomb.clone(),
     )
     .await;
@@ -385,21 +508,44 @@ async fn a_gzip_bomb_gets_413_without_storing_anything(app: &TestApp) {
 async fn posthog_routes_answer_status_1_with_and_without_the_trailing_slash(app: &TestApp) {
     let token = app.token("posthog@example.com").await;
     let key = write_key(app, &token, "web").await;
-    let paths = ["/batch", "/batch/", "/capture", "/capture/", "/e", "/e/", "/i/v0/e", "/i/v0/e/"];
+    let paths = [
+        "/batch",
+        "/batch/",
+        "/capture",
+        "/capture/",
+        "/e",
+        "/e/",
+        "/i/v0/e",
+        "/i/v0/e/",
+    ];
     for (n, path) in paths.iter().enumerate() {
         let body = json!({"api_key": key, "batch": [{
             "event": "clicked", "uuid": format!("ph-{n}"), "distinct_id": "user-9",
             "timestamp": "2026-11-30T10:00:00Z",
             "properties": {"$session_id": "sess-1", "button": "buy", "token": key}
         }]});
-        let (status, _, answer) = post_raw(app, path, &[], serde_json::to_vec(&body).unwrap()).await;
-        assert_eq!((status, answer), (StatusCode::OK, json!({"status": 1})), "{path}");
+        let (status, _, answer) =
+            post_raw(app, path, &[], serde_json::to_vec(&body).unwrap()).await;
+        assert_eq!(
+            (status, answer),
+            (StatusCode::OK, json!({"status": 1})),
+            "{path}"
+        );
     }
     let event = final_event(app, &token, "ph-0").await;
-    assert_eq!((&event["event_name"], &event["event_type"]), (&json!("clicked"), &json!("capture")));
-    assert_eq!((&event["user_id"], &event["session_id"]), (&json!("user-9"), &json!("sess-1")));
+    assert_eq!(
+        (&event["event_name"], &event["event_type"]),
+        (&json!("clicked"), &json!("capture"))
+    );
+    assert_eq!(
+        (&event["user_id"], &event["session_id"]),
+        (&json!("user-9"), &json!("sess-1"))
+    );
     assert_eq!(event["payload"]["button"], "buy");
-    assert!(!event.to_string().contains(&key), "the key is never stored: {event}");
+    assert!(
+        !event.to_string().contains(&key),
+        "the key is never stored: {event}"
+    );
     assert_eq!(events(app, &token, "").await.len(), paths.len());
 }
 
@@ -440,7 +586,13 @@ async fn posthog_js_gzip_and_beacon_bodies_are_read(app: &TestApp) {
     assert_eq!(status, StatusCode::OK);
     // Older posthog-js: a form field holding base64 JSON.
     let encoded = base64::engine::general_purpose::STANDARD.encode(events_json("js-form"));
-    let form = format!("data={}", encoded.replace('+', "%2B").replace('=', "%3D").replace('/', "%2F"));
+    let form = format!(
+        "data={}",
+        encoded
+            .replace('+', "%2B")
+            .replace('=', "%3D")
+            .replace('/', "%2F")
+    );
     let (status, _, body) = post_raw(
         app,
         "/e/?compression=base64",
@@ -462,13 +614,18 @@ async fn browsers_get_cors_preflights_answered_for_any_origin(app: &TestApp) {
             .uri(path)
             .header(header::ORIGIN, "https://shop.example")
             .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
-            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type, authorization")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "content-type, authorization",
+            )
             .body(Body::empty())
             .unwrap();
         let (status, headers, _) = app.send(request).await;
         assert!(status.is_success(), "{path}: {status}");
         assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "{path}");
-        let allowed = headers[header::ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap();
+        let allowed = headers[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .unwrap();
         assert!(allowed.contains("authorization"), "{path}: {allowed}");
     }
 }
@@ -485,18 +642,38 @@ async fn snowplow_events_are_stored_with_the_key_from_the_path(app: &TestApp) {
         ]
     });
     let path = format!("/s/{key}/com.snowplowanalytics.snowplow/tp2");
-    let (status, _, _) = post_raw(app, &path, &[("content-type", "application/json; charset=utf-8")], serde_json::to_vec(&body).unwrap()).await;
+    let (status, _, _) = post_raw(
+        app,
+        &path,
+        &[("content-type", "application/json; charset=utf-8")],
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let structured = final_event(app, &token, "sp-1").await;
     assert_eq!(
-        (&structured["event_name"], &structured["event_type"], &structured["source"]),
-        (&json!("add-to-basket"), &json!("struct"), &json!("shop-app"))
+        (
+            &structured["event_name"],
+            &structured["event_type"],
+            &structured["source"]
+        ),
+        (
+            &json!("add-to-basket"),
+            &json!("struct"),
+            &json!("shop-app")
+        )
     );
     assert_eq!(structured["payload"]["value"], 2.5);
     assert_eq!(structured["occurred_at"], "2025-11-30T10:00:00.000000Z");
     let page = final_event(app, &token, "sp-2").await;
-    assert_eq!((&page["event_type"], &page["source"]), (&json!("page_view"), &json!("web")));
-    let wrong = format!("/s/pbwk_{}/com.snowplowanalytics.snowplow/tp2", "1".repeat(64));
+    assert_eq!(
+        (&page["event_type"], &page["source"]),
+        (&json!("page_view"), &json!("web"))
+    );
+    let wrong = format!(
+        "/s/pbwk_{}/com.snowplowanalytics.snowplow/tp2",
+        "1".repeat(64)
+    );
     let (status, _, _) = post_raw(app, &wrong, &[], serde_json::to_vec(&body).unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
@@ -506,7 +683,9 @@ async fn snowplow_events_are_stored_with_the_key_from_the_path(app: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_on_one_server_is_refused_by_another_within_a_second() {
     let first = TestApp::production().await;
-    let second_server = pulseboard_server::start(&first.settings).await.expect("second server");
+    let second_server = pulseboard_server::start(&first.settings)
+        .await
+        .expect("second server");
     let second = second_server.router();
     let token = first.token("two-servers@example.com").await;
     let key = write_key(&first, &token, "web").await;
@@ -514,12 +693,22 @@ async fn a_key_revoked_on_one_server_is_refused_by_another_within_a_second() {
         let body = serde_json::to_vec(&json!({"api_key": key, "event": "x", "uuid": id})).unwrap();
         async move {
             use tower::ServiceExt as _;
-            let request = Request::builder().method(Method::POST).uri("/capture/").body(Body::from(body)).unwrap();
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri("/capture/")
+                .body(Body::from(body))
+                .unwrap();
             router.oneshot(request).await.unwrap().status()
         }
     };
-    assert_eq!(send(second.clone(), "before").await, StatusCode::OK, "cached on the second");
-    let (_, listed) = first.call(Method::GET, "/api/v1/write-keys", Some(&token), None).await;
+    assert_eq!(
+        send(second.clone(), "before").await,
+        StatusCode::OK,
+        "cached on the second"
+    );
+    let (_, listed) = first
+        .call(Method::GET, "/api/v1/write-keys", Some(&token), None)
+        .await;
     let path = format!("/api/v1/write-keys/{}", listed["items"][0]["id"]);
     let (status, _) = first.call(Method::DELETE, &path, Some(&token), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -529,7 +718,10 @@ async fn a_key_revoked_on_one_server_is_refused_by_another_within_a_second() {
         if status == StatusCode::UNAUTHORIZED {
             break;
         }
-        assert!(revoked.elapsed() < Duration::from_secs(1), "still accepted after a second");
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "still accepted after a second"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     second_server.stop().await;

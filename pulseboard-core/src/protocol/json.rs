@@ -52,6 +52,16 @@ pub(crate) fn epoch_millis(value: &Value) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis)
 }
 
+/// The first of `keys` whose value `read` turns into a timestamp, with that key.
+pub(crate) fn first_timestamp(
+    map: &Map<String, Value>,
+    keys: [&'static str; 2],
+    read: fn(&Value) -> Option<DateTime<Utc>>,
+) -> Option<(&'static str, DateTime<Utc>)> {
+    keys.into_iter()
+        .find_map(|key| Some((key, read(map.get(key)?)?)))
+}
+
 /// `text` as a short quoted snippet for a reason: escaped (NUL and control characters too) and
 /// cut at 40 characters, so a reason stays short and storable whatever the client sent.
 pub(crate) fn quoted(text: &str) -> String {

@@ -59,13 +59,17 @@
 //! assert_eq!((event.event_name(), event.payload_json()), ("group", r#"{"seats":5}"#));
 //! assert_eq!(event.context_json(), Some(r#"{"groupId":"g-1"}"#));
 //!
+//! // RudderStack's python SDK sends an identify's traits only in `context.traits`.
+//! let rudder = json!({"type": "identify", "context": {"traits": {"plan": "pro"}}});
+//! assert_eq!(segment::to_event(&rudder, None).unwrap().payload_json(), r#"{"plan":"pro"}"#);
+//!
 //! let alias = json!({"type": "alias", "userId": "u-1", "previousId": "a-1"});
 //! let event = segment::to_event(&alias, None).unwrap();
 //! assert_eq!((event.event_name(), event.event_type()), ("alias", "alias"));
 //! assert_eq!((event.payload_json(), event.context_json()), ("{}", Some(r#"{"previousId":"a-1"}"#)));
 //! ```
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::draft::{Draft, FieldNames, UNKNOWN};
 use super::json::{self, Entry, ObjectView};
@@ -145,33 +149,8 @@ pub fn to_event(message: &Value, route_type: Option<&str>) -> Mapped {
         return draft.finish(whole);
     };
     let mut draft = Draft::new(UNKNOWN, NAMES);
-    let kind = match map.get("type") {
-        None | Some(Value::Null) => match route_type {
-            Some(route_type) => Kind::parse(route_type).ok_or_else(|| unknown_type(route_type)),
-            None => Err("message without a type".to_owned()),
-        },
-        Some(Value::String(kind)) => Kind::parse(kind).ok_or_else(|| unknown_type(kind)),
-        Some(_) => Err("type must be a string".to_owned()),
-    };
-    let kind = draft.check(kind.map(Some));
-    let name_key = match kind {
-        Some(Kind::Track) => Some("event"),
-        Some(Kind::Page | Kind::Screen) => Some("name"),
-        _ => None,
-    };
-    if let Some(kind) = kind {
-        draft.event_type = kind.as_str();
-        draft.names.event_name = name_key.unwrap_or("type");
-        let name = name_key.and_then(|key| draft.check(json::name(map.get(key), key)));
-        draft.event_name = match (kind, name) {
-            (_, Some(name)) => Some(name.into()),
-            (Kind::Track, None) => {
-                draft.refuse("track message without an event name");
-                None
-            }
-            (kind, None) => Some(kind.as_str().into()),
-        };
-    }
+    let kind = draft.check(read_kind(map, route_type).map(Some));
+    let name_key = kind.and_then(|kind| read_name(&mut draft, map, kind));
     draft.message_id = draft.check(json::text(map.get("messageId"), "messageId"));
     draft.user_id = draft.check(json::text(map.get("userId"), "userId"));
     draft.anonymous_id = draft.check(json::text(map.get("anonymousId"), "anonymousId"));
@@ -179,13 +158,9 @@ pub fn to_event(message: &Value, route_type: Option<&str>) -> Mapped {
         .get("context")
         .and_then(|context| context.get("sessionId"));
     draft.session_id = draft.check(json::text(session_id, "context.sessionId"));
-    let mut timestamp_key = None;
-    for key in ["timestamp", "originalTimestamp"] {
-        if let Some(at) = map.get(key).and_then(json::rfc3339) {
-            (draft.occurred_at, timestamp_key) = (Some(at), Some(key));
-            break;
-        }
-    }
+    let timestamp = json::first_timestamp(map, ["timestamp", "originalTimestamp"], json::rfc3339);
+    draft.occurred_at = timestamp.map(|(_, at)| at);
+    let timestamp_key = timestamp.map(|(key, _)| key);
     if draft.is_refused() {
         return draft.finish(whole);
     }
@@ -199,6 +174,7 @@ pub fn to_event(message: &Value, route_type: Option<&str>) -> Mapped {
         draft.payload_json = map
             .get(key)
             .filter(|value| !value.is_null())
+            .or_else(|| context_traits(map, kind))
             .and_then(json::to_text);
     }
     let mapped = |key: &str| {
@@ -216,6 +192,54 @@ pub fn to_event(message: &Value, route_type: Option<&str>) -> Mapped {
     });
     draft.context_json = context.to_text_unless_empty();
     draft.finish(whole)
+}
+
+/// An identify's traits where RudderStack's python SDK puts them: only in `context.traits`.
+/// (The whole `context` stays in the event's context too.)
+fn context_traits(map: &Map<String, Value>, kind: Option<Kind>) -> Option<&Value> {
+    if kind != Some(Kind::Identify) {
+        return None;
+    }
+    map.get("context")?
+        .get("traits")
+        .filter(|traits| !traits.is_null())
+}
+
+/// The message's `type`, else the route's.
+fn read_kind(map: &Map<String, Value>, route_type: Option<&str>) -> Result<Kind, String> {
+    match (map.get("type"), route_type) {
+        (None | Some(Value::Null), Some(route_type)) => {
+            Kind::parse(route_type).ok_or_else(|| unknown_type(route_type))
+        }
+        (None | Some(Value::Null), None) => Err("message without a type".to_owned()),
+        (Some(Value::String(kind)), _) => Kind::parse(kind).ok_or_else(|| unknown_type(kind)),
+        (Some(_), _) => Err("type must be a string".to_owned()),
+    }
+}
+
+/// Names and types the event; the field that named it (`event`, `name`), if any.
+fn read_name<'a>(
+    draft: &mut Draft<'a>,
+    map: &'a Map<String, Value>,
+    kind: Kind,
+) -> Option<&'static str> {
+    let name_key = match kind {
+        Kind::Track => Some("event"),
+        Kind::Page | Kind::Screen => Some("name"),
+        _ => None,
+    };
+    draft.event_type = kind.as_str();
+    draft.names.event_name = name_key.unwrap_or("type");
+    let name = name_key.and_then(|key| draft.check(json::name(map.get(key), key)));
+    draft.event_name = match (kind, name) {
+        (_, Some(name)) => Some(name.into()),
+        (Kind::Track, None) => {
+            draft.refuse("track message without an event name");
+            None
+        }
+        (kind, None) => Some(kind.as_str().into()),
+    };
+    name_key
 }
 
 const NAMES: FieldNames = FieldNames {

@@ -61,6 +61,7 @@ use serde_json::{Map, Value};
 use super::draft::{Draft, FieldNames, UNKNOWN};
 use super::json::{self, Entry, ObjectView};
 use super::{BodyError, Mapped};
+use kind::{Kind, renamed};
 
 const PAYLOAD_DATA: &str = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-";
 
@@ -97,56 +98,11 @@ pub fn to_event(message: &Value) -> Mapped {
         draft.refuse("message is not a JSON object");
         return draft.finish(whole);
     };
-    let kind = match map.get("e") {
-        None | Some(Value::Null) => Err("Snowplow event without a type (e)".to_owned()),
-        Some(Value::String(e)) => {
-            Kind::parse(e).ok_or_else(|| format!("unknown Snowplow event type {}", json::quoted(e)))
-        }
-        Some(_) => Err("e must be a string".to_owned()),
-    };
-    let kind = draft.check(kind.map(Some));
-    // A `ue` event's field (`ue_pr`/`ue_px`) and its decoded self-describing JSON.
-    let mut unstruct = None;
-    match kind {
-        None => {}
-        Some(Kind::Struct) => {
-            draft.names.event_name = "se_ac";
-            draft.event_name = draft
-                .check(json::name(map.get("se_ac"), "se_ac"))
-                .map(Into::into);
-            if draft.event_name.is_none() {
-                draft.refuse("structured event without an action (se_ac)");
-            }
-        }
-        Some(Kind::Unstruct) => match self_describing(map) {
-            Ok((key, name, event)) => {
-                draft.names.event_name = key;
-                draft.event_name = Some(name.into());
-                unstruct = Some((key, event));
-            }
-            Err(reason) => draft.refuse(reason),
-        },
-        Some(kind) => draft.event_name = Some(kind.as_str().into()),
-    }
+    let kind = draft.check(read_kind(map).map(Some));
     draft.event_type = kind.map_or(UNKNOWN, Kind::as_str);
-    draft.message_id = draft.check(json::text(map.get("eid"), "eid"));
-    draft.user_id = draft.check(json::text(map.get("uid"), "uid"));
-    let anonymous_key = if map.get("duid").is_some_and(|id| !id.is_null()) {
-        "duid"
-    } else {
-        "nuid"
-    };
-    draft.names.anonymous_id = anonymous_key;
-    draft.anonymous_id = draft.check(json::text(map.get(anonymous_key), anonymous_key));
-    draft.session_id = draft.check(json::text(map.get("sid"), "sid"));
-    draft.source = draft.check(json::text(map.get("aid"), "aid"));
-    let mut timestamp_key = None;
-    for key in ["ttm", "dtm"] {
-        if let Some(at) = map.get(key).and_then(json::epoch_millis) {
-            (draft.occurred_at, timestamp_key) = (Some(at), Some(key));
-            break;
-        }
-    }
+    // A `ue` event's field (`ue_pr`/`ue_px`) and its decoded self-describing JSON.
+    let unstruct = kind.and_then(|kind| read_name(&mut draft, map, kind));
+    let read = read_ids(&mut draft, map);
     let Some(kind) = kind.filter(|_| !draft.is_refused()) else {
         return draft.finish(whole);
     };
@@ -158,34 +114,104 @@ pub fn to_event(message: &Value) -> Mapped {
             .and_then(json::to_text),
         kind => json::to_text(&renamed(map, kind.fields())),
     };
-    let contexts = map
-        .get("cx")
-        .and_then(Value::as_str)
-        .and_then(json::base64_decode);
-    let contexts: Option<Value> = contexts.and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let plain_contexts: Option<Value> = map
-        .get("co")
-        .and_then(Value::as_str)
-        .and_then(|text| serde_json::from_str(text).ok());
     let unstruct_key = unstruct.as_ref().map(|(key, _)| *key);
     let mapped = |key: &str| {
         matches!(key, "e" | "eid" | "uid" | "sid" | "aid")
-            || key == anonymous_key
-            || [timestamp_key, unstruct_key].contains(&Some(key))
+            || [Some(read.anonymous_key), read.timestamp_key, unstruct_key].contains(&Some(key))
             || kind.fields().iter().any(|(from, ..)| *from == key)
     };
-    let context = ObjectView::new(map, |key, value| match (key, &contexts, &plain_contexts) {
+    let schema = inner.and_then(|inner| inner.get("schema"));
+    draft.context_json = context(map, mapped, schema);
+    draft.finish(whole)
+}
+
+fn read_kind(map: &Map<String, Value>) -> Result<Kind, String> {
+    match map.get("e") {
+        None | Some(Value::Null) => Err("Snowplow event without a type (e)".to_owned()),
+        Some(Value::String(e)) => {
+            Kind::parse(e).ok_or_else(|| format!("unknown Snowplow event type {}", json::quoted(e)))
+        }
+        Some(_) => Err("e must be a string".to_owned()),
+    }
+}
+
+/// Names the event as its kind says; a `ue` event's decoded JSON and the field that held it.
+fn read_name<'a>(
+    draft: &mut Draft<'a>,
+    map: &'a Map<String, Value>,
+    kind: Kind,
+) -> Option<(&'static str, Value)> {
+    match kind {
+        Kind::Struct => {
+            draft.names.event_name = "se_ac";
+            draft.event_name = draft
+                .check(json::name(map.get("se_ac"), "se_ac"))
+                .map(Into::into);
+            if draft.event_name.is_none() {
+                draft.refuse("structured event without an action (se_ac)");
+            }
+        }
+        Kind::Unstruct => match self_describing(map) {
+            Ok((key, name, event)) => {
+                draft.names.event_name = key;
+                draft.event_name = Some(name.into());
+                return Some((key, event));
+            }
+            Err(reason) => draft.refuse(reason),
+        },
+        Kind::PageView | Kind::PagePing => draft.event_name = Some(kind.as_str().into()),
+    }
+    None
+}
+
+/// Which of two alternative fields the ids came from: those are not context.
+struct Read {
+    anonymous_key: &'static str,
+    timestamp_key: Option<&'static str>,
+}
+
+fn read_ids<'a>(draft: &mut Draft<'a>, map: &'a Map<String, Value>) -> Read {
+    draft.message_id = draft.check(json::text(map.get("eid"), "eid"));
+    draft.user_id = draft.check(json::text(map.get("uid"), "uid"));
+    let duid = map.get("duid").is_some_and(|id| !id.is_null());
+    let anonymous_key = if duid { "duid" } else { "nuid" };
+    draft.names.anonymous_id = anonymous_key;
+    draft.anonymous_id = draft.check(json::text(map.get(anonymous_key), anonymous_key));
+    draft.session_id = draft.check(json::text(map.get("sid"), "sid"));
+    draft.source = draft.check(json::text(map.get("aid"), "aid"));
+    let timestamp = json::first_timestamp(map, ["ttm", "dtm"], json::epoch_millis);
+    draft.occurred_at = timestamp.map(|(_, at)| at);
+    let timestamp_key = timestamp.map(|(key, _)| key);
+    Read {
+        anonymous_key,
+        timestamp_key,
+    }
+}
+
+/// The fields `mapped` does not claim, contexts decoded when they decode, plus `ue_schema`.
+fn context(
+    map: &Map<String, Value>,
+    mapped: impl Fn(&str) -> bool,
+    schema: Option<&Value>,
+) -> Option<String> {
+    let decoded = map
+        .get("cx")
+        .and_then(Value::as_str)
+        .and_then(json::base64_decode);
+    let contexts: Option<Value> = decoded.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let plain: Option<Value> = map
+        .get("co")
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str(text).ok());
+    let view = ObjectView::new(map, |key, value| match (key, &contexts, &plain) {
         (key, ..) if mapped(key) => Entry::Skip,
         ("cx", Some(decoded), _) | ("co", _, Some(decoded)) => Entry::Value(decoded),
         _ => Entry::Value(value),
     });
-    draft.context_json = match inner.and_then(|inner| inner.get("schema")) {
-        Some(schema) => context
-            .with_extra("ue_schema", schema)
-            .to_text_unless_empty(),
-        None => context.to_text_unless_empty(),
-    };
-    draft.finish(whole)
+    match schema {
+        Some(schema) => view.with_extra("ue_schema", schema).to_text_unless_empty(),
+        None => view.to_text_unless_empty(),
+    }
 }
 
 const NAMES: FieldNames = FieldNames {
@@ -240,98 +266,6 @@ fn iglu_name(uri: &str) -> Option<&str> {
     (parts.next().is_none() && !name.trim().is_empty()).then_some(name)
 }
 
-/// A payload of the message's fields under readable names; numeric fields as numbers.
-fn renamed(map: &Map<String, Value>, fields: &[(&str, &str, bool)]) -> Map<String, Value> {
-    let present = fields.iter().filter_map(|&(from, to, numeric)| {
-        let value = map.get(from).filter(|value| !value.is_null())?;
-        Some((
-            to.to_owned(),
-            if numeric {
-                number_or_text(value)
-            } else {
-                value.clone()
-            },
-        ))
-    });
-    present.collect()
-}
-
-/// A numeric string as a JSON number (an integer when it is one), anything else unchanged.
-fn number_or_text(value: &Value) -> Value {
-    if let Some(text) = value.as_str().map(str::trim) {
-        if let Ok(integer) = text.parse::<i64>() {
-            return integer.into();
-        }
-        if let Some(number) = text
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-        {
-            return Value::Number(number);
-        }
-    }
-    value.clone()
-}
-
-/// The event types of tracker protocol 2 that PulseBoard maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    PageView,
-    PagePing,
-    Struct,
-    Unstruct,
-}
-
-const PAGE: [(&str, &str, bool); 3] = [
-    ("url", "url", false),
-    ("page", "title", false),
-    ("refr", "referrer", false),
-];
-
-impl Kind {
-    fn parse(e: &str) -> Option<Self> {
-        Some(match e {
-            "pv" => Self::PageView,
-            "pp" => Self::PagePing,
-            "se" => Self::Struct,
-            "ue" => Self::Unstruct,
-            _ => return None,
-        })
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::PageView => "page_view",
-            Self::PagePing => "page_ping",
-            Self::Struct => "struct",
-            Self::Unstruct => "unstruct",
-        }
-    }
-
-    /// The fields that make the payload: (the protocol's name, the payload's, numeric).
-    fn fields(self) -> &'static [(&'static str, &'static str, bool)] {
-        match self {
-            Self::PageView => &PAGE,
-            Self::PagePing => &[
-                ("url", "url", false),
-                ("page", "title", false),
-                ("refr", "referrer", false),
-                ("pp_mix", "min_x", true),
-                ("pp_max", "max_x", true),
-                ("pp_miy", "min_y", true),
-                ("pp_may", "max_y", true),
-            ],
-            Self::Struct => &[
-                ("se_ca", "category", false),
-                ("se_ac", "action", false),
-                ("se_la", "label", false),
-                ("se_pr", "property", false),
-                ("se_va", "value", true),
-            ],
-            Self::Unstruct => &[],
-        }
-    }
-}
-
+mod kind;
 #[cfg(test)]
 mod tests;

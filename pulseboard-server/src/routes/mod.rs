@@ -76,12 +76,10 @@ fn sdk_routes(max_body_bytes: usize) -> Router<AppState> {
         )
         .options(preflight)
     };
-    let mut router = Router::new()
-        .route("/v1/batch", segment(None))
-        .route(
-            "/s/{write_key}/com.snowplowanalytics.snowplow/tp2",
-            post(sdk::snowplow).options(preflight),
-        );
+    let mut router = Router::new().route("/v1/batch", segment(None)).route(
+        "/s/{write_key}/com.snowplowanalytics.snowplow/tp2",
+        post(sdk::snowplow).options(preflight),
+    );
     for route_type in ["track", "page", "screen", "identify", "group", "alias"] {
         router = router.route(&format!("/v1/{route_type}"), segment(Some(route_type)));
     }

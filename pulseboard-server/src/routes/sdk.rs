@@ -12,8 +12,8 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use pulseboard_core::protocol::{self, BodyError, Mapped};
 use pulseboard_core::NewEvent;
+use pulseboard_core::protocol::{self, BodyError, Mapped};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -79,9 +79,10 @@ impl IntoResponse for SdkError {
         let body = json!({ "code": code, "message": message, "detail": message });
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
         }
         response
     }
@@ -137,7 +138,9 @@ fn parse_body(bytes: &[u8]) -> Result<Value, SdkError> {
     match serde_json::from_slice(bytes) {
         Ok(value) => Ok(value),
         Err(error) => form_data(bytes).ok_or_else(|| {
-            SdkError::Unreadable(format!("The body is not JSON (after inflating gzip): {error}"))
+            SdkError::Unreadable(format!(
+                "The body is not JSON (after inflating gzip): {error}"
+            ))
         }),
     }
 }
@@ -198,7 +201,9 @@ async fn store(state: &AppState, sender: &Sender, mapped: Vec<Mapped>) -> Result
 async fn sender_of(state: &AppState, key: Option<&str>) -> Result<Sender, SdkError> {
     let key = key
         .filter(|key| !key.is_empty())
-        .ok_or(ApiError::Unauthorized("No write key: send it as the Basic auth user name"))?;
+        .ok_or(ApiError::Unauthorized(
+            "No write key: send it as the Basic auth user name",
+        ))?;
     let found = state
         .write_keys()
         .find(key)
@@ -216,7 +221,9 @@ fn segment_header_key(headers: &HeaderMap) -> Option<String> {
             .decode(credentials.trim())
             .ok()?;
         let decoded = String::from_utf8(decoded).ok()?;
-        let user = decoded.split_once(':').map_or(decoded.as_str(), |(user, _)| user);
+        let user = decoded
+            .split_once(':')
+            .map_or(decoded.as_str(), |(user, _)| user);
         return Some(user.to_owned());
     }
     bearer_token_of(value).map(str::to_owned)
@@ -247,8 +254,10 @@ pub(crate) async fn posthog(
     SdkBody(body): SdkBody,
 ) -> Result<Json<Value>, SdkError> {
     let key = protocol::posthog::body_api_key(&body).map(str::to_owned);
-    let sender = sender_of(&state, key.as_deref()).await?;
     let messages = protocol::posthog::messages(body)?;
+    // A legacy `{"data": …}` body carries the key inside the encoded events.
+    let key = key.or_else(|| protocol::posthog::messages_api_key(&messages).map(str::to_owned));
+    let sender = sender_of(&state, key.as_deref()).await?;
     let mapped = messages.iter().map(protocol::posthog::to_event).collect();
     store(&state, &sender, mapped).await?;
     Ok(Json(json!({ "status": 1 })))
@@ -292,7 +301,10 @@ mod tests {
     #[test]
     fn form_bodies_carry_json_plain_or_in_base64() {
         assert_eq!(form_data(b"data=%7B%22a%22%3A1%7D"), Some(json!({"a": 1})));
-        assert_eq!(form_data(b"ver=1&data=eyJhIjoxfQ%3D%3D"), Some(json!({"a": 1})));
+        assert_eq!(
+            form_data(b"ver=1&data=eyJhIjoxfQ%3D%3D"),
+            Some(json!({"a": 1}))
+        );
         assert_eq!(form_data(b"data=%zz"), None);
         assert_eq!(form_data(b"nothing=here"), None);
     }
