@@ -27,6 +27,7 @@ on_both_setups!(
     posthog_js_gzip_and_beacon_bodies_are_read,
     browsers_get_cors_preflights_answered_for_any_origin,
     snowplow_events_are_stored_with_the_key_from_the_path,
+    openapi_documents_every_sdk_and_write_key_route_with_its_error_body,
 );
 
 /// Creates a write key named `name`; returns the key.
@@ -726,4 +727,69 @@ async fn a_key_revoked_on_one_server_is_refused_by_another_within_a_second() {
     }
     second_server.stop().await;
     first.stop().await;
+}
+
+async fn openapi_documents_every_sdk_and_write_key_route_with_its_error_body(app: &TestApp) {
+    let (status, document) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = &document["paths"];
+    let mut sdk_paths: Vec<String> = [
+        "batch", "track", "page", "screen", "identify", "group", "alias",
+    ]
+    .iter()
+    .map(|route| format!("/v1/{route}"))
+    .collect();
+    for path in ["/batch", "/capture", "/e", "/i/v0/e"] {
+        sdk_paths.extend([path.to_owned(), format!("{path}/")]);
+    }
+    sdk_paths.push("/s/{write_key}/com.snowplowanalytics.snowplow/tp2".to_owned());
+    for path in &sdk_paths {
+        let post = &paths[path]["post"];
+        for code in ["200", "400", "401", "413", "503"] {
+            assert!(
+                post["responses"][code].is_object(),
+                "{path} lacks {code}: {post}"
+            );
+        }
+        let error = &post["responses"]["401"]["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(error, "#/components/schemas/SdkError", "{path}");
+    }
+    assert!(paths["/api/v1/write-keys"]["post"]["responses"]["201"].is_object());
+    assert!(paths["/api/v1/write-keys"]["get"]["responses"]["200"].is_object());
+    assert!(paths["/api/v1/write-keys/{id}"]["delete"]["responses"]["204"].is_object());
+    let ingest_security = &paths["/api/v1/events"]["post"]["security"];
+    assert_eq!(ingest_security, &json!([{"bearer": []}, {"writeKey": []}]));
+    let schemas = &document["components"]["schemas"];
+    for field in [
+        "user_id",
+        "anonymous_id",
+        "occurred_at",
+        "received_at",
+        "context",
+    ] {
+        assert!(
+            schemas["Event"]["properties"][field].is_object(),
+            "Event lacks {field}"
+        );
+    }
+}
+
+/// Backpressure as on the native routes: over the backlog bound, 503 with `Retry-After` in the
+/// SDK error shape, and nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backlog_gets_503_with_retry_after_on_the_sdk_routes() {
+    let app = TestApp::production_with(|settings| settings.max_backlog_events = 0, false).await;
+    let token = app.token("backlog@example.com").await;
+    let key = write_key(&app, &token, "web").await;
+    let body = serde_json::to_vec(&segment_batch("full")).unwrap();
+    let (status, headers, answer) =
+        post_raw(&app, "/v1/batch", &[("authorization", &basic(&key))], body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(headers[header::RETRY_AFTER], "5");
+    assert_eq!(answer["code"], "unavailable");
+    let posthog = serde_json::to_vec(&json!({"api_key": key, "event": "x"})).unwrap();
+    let (status, _, _) = post_raw(&app, "/e/", &[], posthog).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(events(&app, &token, "").await.is_empty());
+    app.stop().await;
 }
