@@ -17,11 +17,13 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use pulseboard_core::NewEvent;
 use pulseboard_store::{EventStore, EventToInsert, InsertedEvent, UserId};
 use pulseboard_worker::{JobQueue, ProcessEvents, new_task_id};
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use ulid::Ulid;
 
 use crate::error::ApiError;
 use crate::ingest::Accepted;
@@ -227,21 +229,44 @@ impl Flusher {
             .store
             .insert_events(&task_id.to_string(), &rows)
             .await?;
+        // Repeats are on their way already, and events rejected on arrival are final.
         let job = ProcessEvents {
             event_ids: inserted
                 .iter()
-                .filter(|event| !event.is_duplicate())
-                .map(|event| event.id.0)
+                .zip(&rows)
+                .filter(|(event, row)| !event.is_duplicate() && row.event.rejection().is_none())
+                .map(|(event, _)| event.id.0)
                 .collect(),
         };
-        // Only repeats: their events are on their way already.
         if !job.event_ids.is_empty()
-            && let Err(error) = self.queue.push(task_id, job).await
+            && let Err(error) = self.queue.push(task_id, job.clone()).await
         {
-            tracing::warn!(task.id = %task_id, error = %error, "queue push failed after commit; the recovery sweep will enqueue these events");
+            tracing::warn!(task.id = %task_id, error = %error, "queue push failed after commit; retrying in the background");
+            tokio::spawn(retry_push(self.queue.clone(), task_id, job));
         }
         Ok((task_id.to_string(), inserted))
     }
+}
+
+/// Pauses before each retry of a push that failed after its commit: about half a minute in
+/// all, which covers a queue restart; after that the recovery sweep enqueues the events.
+const PUSH_RETRY_PAUSES_MS: [u64; 6] = [500, 1_000, 2_000, 4_000, 8_000, 16_000];
+
+/// Pushes `job` again with backoff until the queue takes it, or leaves it to the sweep.
+async fn retry_push(queue: Arc<dyn JobQueue>, task_id: Ulid, job: ProcessEvents) {
+    for pause in PUSH_RETRY_PAUSES_MS {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        match queue.push(task_id, job.clone()).await {
+            Ok(()) => {
+                tracing::info!(task.id = %task_id, "queue push succeeded on retry");
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(task.id = %task_id, error = %error, "queue push retry failed")
+            }
+        }
+    }
+    tracing::warn!(task.id = %task_id, "queue push gave up; the recovery sweep will enqueue these events");
 }
 
 /// Hands each submission its slice of the results, in submission order.

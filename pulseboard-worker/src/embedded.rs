@@ -27,6 +27,8 @@ type WaitingJobs = Arc<Mutex<BTreeSet<Ulid>>>;
 #[derive(Clone)]
 pub struct EmbeddedQueue {
     sender: UnboundedSender<Task<ProcessEvents>>,
+    /// Made with the queue; it lives and dies with the process, as its jobs do.
+    generation: Ulid,
     waiting: WaitingJobs,
     pushed: Arc<AtomicU64>,
     context: Arc<JobContext>,
@@ -51,6 +53,7 @@ pub fn embedded_queue(
     let waiting = WaitingJobs::default();
     let queue = EmbeddedQueue {
         sender: sender.clone(),
+        generation: Ulid::generate(),
         waiting: waiting.clone(),
         pushed: Arc::default(),
         context: context.clone(),
@@ -119,6 +122,10 @@ impl JobQueue for EmbeddedQueue {
 
     async fn oldest_waiting(&self) -> Result<Option<Ulid>, QueueError> {
         Ok(lock(&self.waiting).first().copied())
+    }
+
+    async fn generation(&self) -> Result<Ulid, QueueError> {
+        Ok(self.generation)
     }
 
     async fn stats(&self) -> Result<QueueStats, QueueError> {

@@ -23,7 +23,9 @@ pub use queue::{JobQueue, QueueError, QueueStats, WorkerHeartbeat, new_task_id};
 pub use redis_queue::{
     DEFAULT_QUEUE_NAME, RedisQueue, RedisSettings, WorkerRunSettings, run_redis_worker,
 };
-pub use sweep::{SweepSettings, run_recovery_sweep, sweep_once};
+pub use sweep::{
+    GenerationWatch, QUEUE_LOSS_CHECK, SweepSettings, run_recovery_sweep, sweep_before, sweep_once,
+};
 mod options;
 pub mod telemetry;
 

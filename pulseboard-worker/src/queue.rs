@@ -81,4 +81,11 @@ pub trait JobQueue: Send + Sync + 'static {
     /// or before every `updated_at` of the job's events: the recovery sweep uses it to tell
     /// events whose job is still waiting from events whose job was lost.
     async fn oldest_waiting(&self) -> Result<Option<Ulid>, QueueError>;
+
+    /// The generation of the queue's contents: a ULID made when the queue was first seen
+    /// without one, so a queue that lost its contents (Redis restarted without persistence,
+    /// `FLUSHALL`, a failover to an empty replica) has a new generation, and its time is when
+    /// the loss was first noticed. The recovery sweep watches it (see
+    /// [`run_recovery_sweep`](crate::run_recovery_sweep)).
+    async fn generation(&self) -> Result<Ulid, QueueError>;
 }

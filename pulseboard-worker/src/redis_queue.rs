@@ -34,6 +34,8 @@ use crate::{JobContext, JobQueue, ProcessEvents, QueueError, QueueStats, WorkerH
 const PROMOTE_CHUNK: usize = 1_000;
 /// Hash of worker name → concurrency (apalis-redis does not record it).
 const CONCURRENCY_HASH_SUFFIX: &str = ":pulseboard:concurrency";
+/// The key (after the queue name) holding the queue's generation, see [`JobQueue::generation`].
+const GENERATION_KEY_SUFFIX: &str = ":pulseboard:generation";
 
 /// The Redis queue's key prefix unless configured otherwise.
 pub const DEFAULT_QUEUE_NAME: &str = "pulseboard_events";
@@ -212,6 +214,26 @@ impl JobQueue for RedisQueue {
             .chain(scheduled)
             .filter_map(|id| Ulid::from_string(&id).ok())
             .min())
+    }
+
+    async fn generation(&self) -> Result<Ulid, QueueError> {
+        // SET NX makes a generation only where none exists: Redis lost its data, or this queue
+        // is new. Every process then reads the same one.
+        let key = format!("{}{GENERATION_KEY_SUFFIX}", self.settings.queue_name);
+        let mut connection = self.connection.clone();
+        let (current,): (String,) = redis::pipe()
+            .cmd("SET")
+            .arg(&key)
+            .arg(Ulid::generate().to_string())
+            .arg("NX")
+            .ignore()
+            .get(&key)
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ulid::from_string(&current).map_err(|error| {
+            QueueError::Unavailable(format!("{key} holds {current:?}, not a ULID: {error}"))
+        })
     }
 
     async fn stats(&self) -> Result<QueueStats, QueueError> {

@@ -61,6 +61,9 @@ pub fn spawn(binary: &Path, env: &[(&str, String)], log: PathBuf) -> Process {
         .env("RUST_LOG", "info")
         .stdout(file.try_clone().expect("log"))
         .stderr(file)
+        // A group of its own: a test that stops it (SIGSTOP) must not stop the job of a shell
+        // with job control that runs the suite.
+        .process_group(0)
         .kill_on_drop(true);
     for (key, value) in env {
         command.env(key, value);
