@@ -119,13 +119,21 @@ impl Ingest {
     pub async fn track_backlog(self: Arc<Self>, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             let started = Instant::now();
-            match self.store.count_unfinished().await {
-                Ok(count) => self.backlog.store(count.max(0) as u64, Ordering::Relaxed),
-                Err(error) => tracing::debug!(error = %error, "backlog count failed"),
-            }
+            let pause = match self.store.count_unfinished().await {
+                Ok(count) => {
+                    self.backlog.store(count.max(0) as u64, Ordering::Relaxed);
+                    recount_pause(started.elapsed())
+                }
+                // A failed count says nothing of its cost (it may have waited out the pool's
+                // timeout during an outage): count again soon, so 503s end with the outage.
+                Err(error) => {
+                    tracing::debug!(error = %error, "backlog count failed");
+                    BACKLOG_REFRESH
+                }
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(recount_pause(started.elapsed())) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
