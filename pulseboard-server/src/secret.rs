@@ -1,16 +1,45 @@
-//! The JWT signing secret: explicit in production, generated once and kept in the data directory
-//! in the embedded mode (so tokens survive restarts).
+//! The JWT signing secret and the operator token: explicit in production, generated once and
+//! kept in the data directory in the embedded mode (so they survive restarts).
 
 use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
-use crate::ServerSettings;
+use crate::{Secret, ServerSettings};
 
 /// Shortest accepted secret, in bytes.
 pub(crate) const MIN_SECRET_BYTES: usize = 32;
 const SECRET_FILE: &str = "jwt-secret";
+const OPERATOR_TOKEN_FILE: &str = "operator-token";
+
+/// The dashboard's operator token, and whether it was read from (or made in) the data
+/// directory rather than set: then the server prints the dashboard's address with it, as
+/// Jupyter does, so a newcomer can open it.
+pub(crate) struct OperatorToken {
+    pub(crate) token: Option<Secret>,
+    pub(crate) from_data_dir: bool,
+}
+
+/// The configured operator token; in the embedded mode without one, the data directory's
+/// (made on first start). Production mode without one keeps the dashboard closed.
+pub(crate) fn resolve_operator_token(settings: &ServerSettings) -> anyhow::Result<OperatorToken> {
+    if settings.operator_token.is_some() || settings.database_url.is_some() {
+        return Ok(OperatorToken {
+            token: settings.operator_token.clone(),
+            from_data_dir: false,
+        });
+    }
+    let token = load_or_create(
+        &settings.data_dir.join(OPERATOR_TOKEN_FILE),
+        "operator token",
+    )?;
+    let token = String::from_utf8(token).context("the operator token file is not UTF-8")?;
+    Ok(OperatorToken {
+        token: Some(Secret::new(&token)),
+        from_data_dir: true,
+    })
+}
 
 /// The secret to sign tokens with, or a message saying what to set.
 pub(crate) fn resolve_jwt_secret(settings: &ServerSettings) -> anyhow::Result<Vec<u8>> {
@@ -28,10 +57,11 @@ pub(crate) fn resolve_jwt_secret(settings: &ServerSettings) -> anyhow::Result<Ve
              set it to a random string of at least {MIN_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`"
         );
     }
-    load_or_create(&settings.data_dir.join(SECRET_FILE))
+    load_or_create(&settings.data_dir.join(SECRET_FILE), "JWT secret")
 }
 
-fn load_or_create(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// The secret kept at `path`, made (256 random bits, hex) when the file does not exist.
+fn load_or_create(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         let existing = existing.trim();
         if existing.len() >= MIN_SECRET_BYTES {
@@ -44,11 +74,11 @@ fn load_or_create(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
     let mut random = [0u8; 32];
     getrandom::fill(&mut random)
-        .map_err(|error| anyhow::anyhow!("no randomness for the JWT secret: {error}"))?;
+        .map_err(|error| anyhow::anyhow!("no randomness for the {what}: {error}"))?;
     let secret: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
     write_private(path, &secret)
-        .with_context(|| format!("cannot write the JWT secret to {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a JWT secret");
+        .with_context(|| format!("cannot write the {what} to {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a {what}");
     Ok(secret.into_bytes())
 }
 

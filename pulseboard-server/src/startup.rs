@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{Passwords, Tokens};
 use crate::ingest::Ingest;
 use crate::metrics::ServerMetrics;
-use crate::secret::resolve_jwt_secret;
+use crate::secret::{resolve_jwt_secret, resolve_operator_token};
 use crate::state::{ApiLimits, Shared};
 use crate::write_keys::WriteKeys;
 use crate::{AppState, ServerSettings, app};
@@ -26,6 +26,8 @@ use crate::{AppState, ServerSettings, app};
 /// A started PulseBoard server: state plus its background tasks.
 pub struct Pulseboard {
     state: AppState,
+    /// Print the dashboard's address with its token when serving (embedded default only).
+    announce_dashboard: bool,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -43,6 +45,7 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
         })?;
     }
     let secret = resolve_jwt_secret(settings)?;
+    let operator = resolve_operator_token(settings)?;
     let store = pulseboard_store::connect(
         &settings.store_url(),
         settings.db_pool_size,
@@ -98,11 +101,12 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
         },
         metrics,
         worker_metrics,
-        operator_token: settings.operator_token.clone(),
+        operator_token: operator.token,
         write_keys,
     });
     Ok(Pulseboard {
         state,
+        announce_dashboard: operator.from_data_dir,
         shutdown,
         tasks,
     })
@@ -161,6 +165,17 @@ impl Pulseboard {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %listener.local_addr()?, store = self.state.store().backend_name(), queue = self.state.queue().backend_name(), "PulseBoard listening");
+        if self.announce_dashboard
+            && let Some(token) = self.state.operator_token()
+        {
+            // On stdout, like Jupyter's address: the newcomer's way in. The token is also in
+            // the data directory's `operator-token` file.
+            println!(
+                "Dashboard: http://{}/dashboard?token={}",
+                listener.local_addr()?,
+                token.expose()
+            );
+        }
         axum::serve(listener, self.router())
             .with_graceful_shutdown(signal)
             .await?;

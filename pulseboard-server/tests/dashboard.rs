@@ -147,16 +147,11 @@ async fn the_dashboard_api_needs_the_operator_token_and_shows_everyones_events()
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_dashboard_is_closed_when_no_operator_token_is_configured() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings =
-        pulseboard_server::ServerSettings::embedded(dir.path(), "127.0.0.1:0".parse().unwrap());
-    let app = TestApp::from_server(
-        pulseboard_server::start(&settings).await.unwrap(),
-        settings,
-        dir,
-    );
+/// Production mode keeps requiring an explicit operator token (the embedded default makes one,
+/// see below).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_production_dashboard_is_closed_when_no_operator_token_is_configured() {
+    let app = TestApp::production_with(|settings| settings.operator_token = None, false).await;
     let (status, body) = app.call(Method::GET, "/dashboard?token=", None, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
@@ -262,4 +257,57 @@ async fn the_dashboard_renders_counts_failures_and_task_details_in_a_real_browse
         String::from_utf8_lossy(&shot.stderr)
     );
     eprintln!("dashboard screenshot: {}", screenshot.display());
+}
+
+/// A newcomer's first start of the embedded default: no operator token configured, so the
+/// server makes one in the data directory and prints the dashboard's address with it; that
+/// address opens the dashboard in a browser, and a restart keeps the same token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_default_prints_a_dashboard_address_that_opens_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = [("PULSEBOARD_DATA_DIR", data.display().to_string())];
+    let url = {
+        let (server, _base) = spawn_server(&env, dir.path()).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = server.log_text();
+            if let Some(line) = log.lines().find(|line| line.starts_with("Dashboard: ")) {
+                break line.trim_start_matches("Dashboard: ").to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no dashboard address:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let token_file = data.join("operator-token");
+    let token = std::fs::read_to_string(&token_file).expect("the token is kept in the data dir");
+    assert!(url.ends_with(&format!("/dashboard?token={token}")), "{url}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+
+    // Restarted (on another port), the server keeps the token and prints it again.
+    let (server, base) = spawn_server(&env, dir.path()).await;
+    let dom = chromium(
+        &dir.path().join("profile"),
+        &["--dump-dom".to_owned()],
+        &format!("{base}/dashboard?token={token}"),
+    );
+    let text = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        text.contains("store: sqlite · queue: embedded"),
+        "the dashboard did not open:\n{text}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !server.log_text().contains(&format!("?token={token}")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
