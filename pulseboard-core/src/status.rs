@@ -11,6 +11,8 @@ use std::str::FromStr;
 ///                 │ └─┤
 ///                 ▼   │ (redelivery after a crash or a lost job)
 ///              retrying ──▶ failed             (final, after the last retry)
+///
+/// validation_error, failed ─▶ enqueued         (a replay, asked for explicitly)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventStatus {
@@ -125,6 +127,28 @@ impl EventStatus {
     /// ```
     pub fn attempt_sources() -> Vec<EventStatus> {
         Self::sources_of(Self::Processing)
+    }
+
+    /// Whether an event in this status may be replayed: sent through processing again, back
+    /// to `enqueued`, by its owner or an operator once the rules or the store were fixed. Only
+    /// failures are: a processed event stays processed, and an unfinished one is on its way
+    /// already (so replaying it changes nothing). Its attempts go on counting.
+    ///
+    /// ```
+    /// use pulseboard_core::EventStatus::{self, *};
+    /// assert_eq!(EventStatus::replay_sources(), vec![ValidationError, Failed]);
+    /// assert!(!Processed.is_replayable() && !Enqueued.is_replayable());
+    /// ```
+    pub const fn is_replayable(self) -> bool {
+        matches!(self, Self::ValidationError | Self::Failed)
+    }
+
+    /// The statuses a replay moves back to `enqueued`.
+    pub fn replay_sources() -> Vec<EventStatus> {
+        Self::ALL
+            .into_iter()
+            .filter(|status| status.is_replayable())
+            .collect()
     }
 }
 

@@ -4,6 +4,9 @@
 //! [`start`] builds the system from [`ServerSettings`]; [`app`] is the router, so tests drive
 //! the same wiring with `oneshot` or a real socket.
 
+// The OpenAPI document is one large `json!` literal.
+#![recursion_limit = "256"]
+
 mod auth;
 mod batcher;
 mod dashboard;

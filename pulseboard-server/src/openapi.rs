@@ -142,6 +142,15 @@ const OPERATIONS: &[Operation] = &[
         errors: &["401", "413", "415", "422", "503"],
     },
     Operation {
+        method: "post",
+        path: "/api/v1/events/replay",
+        summary: "Send the caller's failed or rejected events through processing again (by ids, or by status and creation time)",
+        auth: Auth::Bearer,
+        request: Some("ReplayRequest"),
+        success: ("200", "Replayed"),
+        errors: &["401", "415", "422", "503"],
+    },
+    Operation {
         method: "get",
         path: "/api/v1/events/{id}",
         summary: "One of the caller's events",
@@ -383,6 +392,15 @@ fn schemas() -> Value {
         "occurred_at": {"type": "string", "format": "date-time", "nullable": true, "description": "When it happened by the client's clock"},
         "received_at": time,
         "context": {"type": "object", "nullable": true, "description": "Everything else an SDK message carried"}}});
+    let replayable: Vec<&str> = pulseboard_core::EventStatus::replay_sources()
+        .iter()
+        .map(|status| status.as_str())
+        .collect();
+    let replay_request = json!({"type": "object",
+        "description": "ids, or a status (with optional created_from / created_until). Only validation_error and failed events are replayed; their attempts go on counting.",
+        "properties": {"ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "integer"}},
+            "status": {"type": "string", "enum": replayable},
+            "created_from": time, "created_until": time}});
     let key = json!({"type": "object", "properties": {
         "id": {"type": "integer"}, "name": string, "created_at": time,
         "last_used_at": {"type": "string", "format": "date-time", "nullable": true},
@@ -409,6 +427,8 @@ fn schemas() -> Value {
         "Html": string,
         "MetricsText": string,
         "Error": {"type": "object", "properties": {"detail": string}},
+        "ReplayRequest": replay_request,
+        "Replayed": {"type": "object", "properties": {"replayed": {"type": "integer", "description": "Events sent through processing again (at most 100,000 per request)"}}},
         "SdkError": {"type": "object", "required": ["code", "message", "detail"], "properties": {"code": string, "message": string, "detail": string}},
         "WriteKeyRequest": {"type": "object", "required": ["name"], "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": pulseboard_core::MAX_SOURCE_CHARS, "description": "Becomes the source of events sent with the key, unless they name one"}}},

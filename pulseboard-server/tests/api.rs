@@ -25,6 +25,7 @@ on_both_setups!(
     another_users_event_is_not_found,
     listing_filters_and_paginates_the_callers_events,
     health_ready_openapi_and_metrics_answer,
+    replay_sends_the_callers_failures_through_processing_again,
 );
 
 async fn registering_returns_the_user_and_refuses_duplicates_in_any_case(app: &TestApp) {
@@ -778,4 +779,78 @@ async fn admission_control_holds_the_backlog_at_its_bound_until_a_worker_drains_
         "accepting again after the drain"
     );
     app.stop().await;
+}
+
+async fn replay_sends_the_callers_failures_through_processing_again(app: &TestApp) {
+    let token = app.token("replay@example.com").await;
+    let other = app.token("replay-other@example.com").await;
+    let send = |token: String, payload: Value| async move {
+        let body = json!({"event_name": "e", "event_type": "t", "payload": payload});
+        let (status, accepted) = app
+            .call(Method::POST, "/api/v1/events", Some(&token), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let id = accepted["event_id"].as_i64().unwrap();
+        app.wait_final(&token, id).await;
+        id
+    };
+    let rejected = send(token.clone(), json!("not an object")).await;
+    let processed = send(token.clone(), json!({"a": 1})).await;
+    let others = send(other.clone(), json!([1])).await;
+    let token_ref = token.as_str();
+    let replay = |body: Value| async move {
+        app.call(
+            Method::POST,
+            "/api/v1/events/replay",
+            Some(token_ref),
+            Some(body),
+        )
+        .await
+    };
+
+    let (status, body) = replay(json!({"ids": [rejected, processed, others]})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"replayed": 1})));
+    // Committed `enqueued` before the answer; the same rules judge it again (here: the same
+    // way), and its attempts go on.
+    let again = app.wait_final(&token, rejected).await;
+    assert_eq!(
+        (&again["status"], &again["attempts"]),
+        (&json!("validation_error"), &json!(2)),
+        "{again}"
+    );
+    let (_, by_status) =
+        replay(json!({"status": "validation_error", "created_from": "2000-01-01T00:00:00Z"})).await;
+    assert_eq!(by_status, json!({"replayed": 1}));
+    app.wait_final(&token, rejected).await;
+    let (_, none) = replay(json!({"status": "failed"})).await;
+    assert_eq!(none, json!({"replayed": 0}));
+    let untouched = app.wait_final(&other, others).await;
+    assert_eq!(
+        untouched["attempts"], 1,
+        "another user's event is never replayed"
+    );
+
+    for (bad, field) in [
+        (json!({}), json!(["body"])),
+        (json!({"status": "processed"}), json!(["body", "status"])),
+        (json!({"ids": []}), json!(["body", "ids"])),
+        (json!({"ids": ["x"]}), json!(["body", "ids"])),
+        (
+            json!({"status": "failed", "created_from": "yesterday"}),
+            json!(["body", "created_from"]),
+        ),
+    ] {
+        let (status, body) = replay(bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["detail"][0]["loc"], field, "{body}");
+    }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/events/replay",
+            None,
+            Some(json!({"status": "failed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

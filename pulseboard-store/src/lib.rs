@@ -23,8 +23,8 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     EventFilter, EventId, EventOutcome, EventToInsert, InsertedEvent, MinuteActivity, NewUser,
-    StaleEvents, StatusCount, StoredEvent, SweepCursor, UnfinishedEvent, User, UserId, WriteKey,
-    WriteKeyId, WriteKeyUse,
+    ReplaySelection, StaleEvents, StatusCount, StoredEvent, SweepCursor, UnfinishedEvent, User,
+    UserId, WriteKey, WriteKeyId, WriteKeyUse,
 };
 
 /// Everything the API, the worker, the recovery sweep and the dashboard ask of storage.
@@ -119,6 +119,15 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Every event a job carried, in id order.
     async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Moves up to `limit` of `owner`'s replayable events that `selection` matches back to
+    /// `enqueued` (error cleared, attempts kept, `updated_at` now), lowest ids first; their ids.
+    async fn replay_events(
+        &self,
+        owner: UserId,
+        selection: &ReplaySelection,
+        limit: u32,
+    ) -> StoreResult<Vec<EventId>>;
 
     /// Stores a write key for `owner` under `name`; only the key's hash is given and kept.
     async fn create_write_key(

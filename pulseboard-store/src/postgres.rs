@@ -14,10 +14,10 @@ use crate::rows::{
 };
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, InsertedRow,
-    MinuteActivity, NewUser, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent,
-    StoredIds, SweepCursor, UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse,
-    attempt_sources, final_statuses, match_inserted, merge_activity, message_key, sources_of,
-    status_names, stored_ids, unfinished_sql_list,
+    MinuteActivity, NewUser, ReplaySelection, StaleEvents, StatusCount, StoreError, StoreResult,
+    StoredEvent, StoredIds, SweepCursor, UnfinishedEvent, User, UserId, WriteKey, WriteKeyId,
+    WriteKeyUse, attempt_sources, final_statuses, match_inserted, merge_activity, message_key,
+    sources_of, status_names, stored_ids, unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -568,6 +568,41 @@ impl EventStore for PostgresStore {
             "WHERE id IN (SELECT unnest(event_ids) FROM task_batches WHERE task_id = $1) ORDER BY id"
         );
         self.select_events(sql, task_id).await
+    }
+
+    async fn replay_events(
+        &self,
+        owner: UserId,
+        selection: &ReplaySelection,
+        limit: u32,
+    ) -> StoreResult<Vec<EventId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            // MATERIALIZED: the LIMIT must hold for the picked set as a whole (an `IN
+            // (subquery)` may be planned to pick again per row and move more).
+            "WITH picked AS MATERIALIZED ( \
+                 SELECT id FROM events \
+                 WHERE user_id = $1 AND status = ANY($2) \
+                   AND ($3::bigint[] IS NULL OR id = ANY($3)) \
+                   AND ($4::timestamptz IS NULL OR created_at >= $4) \
+                   AND ($5::timestamptz IS NULL OR created_at < $5) \
+                 ORDER BY id LIMIT $6 FOR UPDATE) \
+             UPDATE events e SET status = $7, processing_error = NULL, updated_at = $8 \
+             FROM picked WHERE e.id = picked.id AND e.status = ANY($2) \
+             RETURNING e.id",
+        )
+        .bind(owner.0)
+        .bind(status_names(&selection.statuses()))
+        .bind(selection.ids.as_deref().map(ids))
+        .bind(selection.created_from)
+        .bind(selection.created_until)
+        .bind(i64::from(limit))
+        .bind(EventStatus::Enqueued.as_str())
+        .bind(Utc::now())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut ids: Vec<EventId> = ids.into_iter().map(EventId).collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     async fn create_write_key(

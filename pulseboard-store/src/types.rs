@@ -245,3 +245,27 @@ pub struct WriteKeyUse {
     /// When it was last used.
     pub at: DateTime<Utc>,
 }
+
+/// Which of an owner's events a replay sends through processing again. Only replayable ones
+/// ([`EventStatus::is_replayable`]) are ever moved, whatever the selection says.
+#[derive(Debug, Clone, Default)]
+pub struct ReplaySelection {
+    /// Only these events.
+    pub ids: Option<Vec<EventId>>,
+    /// Only events in this status.
+    pub status: Option<EventStatus>,
+    /// Only events created at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only events created before this time.
+    pub created_until: Option<DateTime<Utc>>,
+}
+
+impl ReplaySelection {
+    /// The statuses to move: the replayable ones, narrowed to `status` when given.
+    pub fn statuses(&self) -> Vec<EventStatus> {
+        EventStatus::replay_sources()
+            .into_iter()
+            .filter(|status| self.status.is_none_or(|wanted| wanted == *status))
+            .collect()
+    }
+}

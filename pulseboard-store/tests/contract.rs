@@ -8,7 +8,7 @@ use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
 use pulseboard_store::test_support::{fresh_postgres_url, fresh_sqlite_url};
 use pulseboard_store::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, NewUser,
-    StaleEvents, StoreError, SweepCursor, User, UserId, WriteKeyId, WriteKeyUse,
+    ReplaySelection, StaleEvents, StoreError, SweepCursor, User, UserId, WriteKeyId, WriteKeyUse,
 };
 
 /// A store plus whatever must live as long as it (the SQLite temp dir).
@@ -67,6 +67,7 @@ contract_tests!(
     sdk_fields_round_trip_and_native_events_leave_them_empty,
     rejected_events_are_stored_judged_and_never_loaded_for_processing,
     write_keys_are_found_by_hash_until_revoked_and_count_their_use,
+    replay_moves_only_the_owners_failures_back_to_enqueued,
 );
 
 async fn user(store: &Arc<dyn EventStore>, email: &str) -> User {
@@ -994,4 +995,105 @@ async fn write_keys_are_found_by_hash_until_revoked_and_count_their_use(
     assert!(store.find_write_key("hash-web").await.unwrap().is_none());
     let listed = store.list_write_keys(Some(alice.id), 100).await.unwrap();
     assert!(listed[0].revoked_at.is_some() && listed[1].revoked_at.is_none());
+}
+
+async fn replay_moves_only_the_owners_failures_back_to_enqueued(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "replay@example.com").await;
+    let other = user(&store, "replay-other@example.com").await;
+    let names = ["processed", "rejected", "failed", "waiting", "failed-2"];
+    let ids = insert(&store, &owner, &names.map(|name| event(name, "{}"))).await;
+    let others = insert(&store, &other, &[event("other", "{}")]).await;
+    let judged = |id, status| EventOutcome {
+        id,
+        status,
+        properties_json: (status == EventStatus::Processed).then(|| "{}".to_owned()),
+        error: (status == EventStatus::ValidationError).then(|| "Payload must be dict".to_owned()),
+        decided_at: Utc::now(),
+        attempts_before: 0,
+    };
+    store
+        .apply_outcomes(&[
+            judged(ids[0], EventStatus::Processed),
+            judged(ids[1], EventStatus::ValidationError),
+        ])
+        .await
+        .unwrap();
+    for failing in [ids[2], ids[4], others[0]] {
+        store
+            .record_retry(&[failing], "Processing error: down")
+            .await
+            .unwrap();
+        store
+            .mark_failed(&[failing], "Processing error: gave up")
+            .await
+            .unwrap();
+    }
+
+    let by_ids = ReplaySelection {
+        ids: Some(vec![ids[0], ids[1], ids[3], others[0]]),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.replay_events(owner.id, &by_ids, 100).await.unwrap(),
+        vec![ids[1]],
+        "not the processed, the waiting, or another owner's event"
+    );
+    let replayed = store.get_event(ids[1], None).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            replayed.status,
+            replayed.processing_error,
+            replayed.attempts
+        ),
+        (EventStatus::Enqueued, None, 1),
+        "back to enqueued, error cleared, attempts kept"
+    );
+    assert_eq!(store.load_unfinished(&[ids[1]]).await.unwrap().len(), 1);
+
+    let earlier = ReplaySelection {
+        status: Some(EventStatus::Failed),
+        created_until: Some(Utc::now() - chrono::Duration::hours(1)),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .replay_events(owner.id, &earlier, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let processed_only = ReplaySelection {
+        status: Some(EventStatus::Processed),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .replay_events(owner.id, &processed_only, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let failed = ReplaySelection {
+        status: Some(EventStatus::Failed),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.replay_events(owner.id, &failed, 1).await.unwrap(),
+        vec![ids[2]],
+        "limit, lowest id first"
+    );
+    assert_eq!(
+        store.replay_events(owner.id, &failed, 100).await.unwrap(),
+        vec![ids[4]]
+    );
+    assert!(
+        store
+            .replay_events(owner.id, &failed, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a second replay finds nothing"
+    );
+    let other_failed = store.get_event(others[0], None).await.unwrap().unwrap();
+    assert_eq!(other_failed.status, EventStatus::Failed);
 }

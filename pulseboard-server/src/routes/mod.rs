@@ -3,6 +3,7 @@
 mod auth;
 mod events;
 mod health;
+mod replay;
 mod sdk;
 mod write_keys;
 
@@ -28,6 +29,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .merge(native_ingest_routes())
+        .route("/api/v1/events/replay", post(replay::replay))
         .route("/api/v1/events/{id}", get(events::get_one))
         .route(
             "/api/v1/write-keys",

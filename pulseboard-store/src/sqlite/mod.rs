@@ -25,8 +25,8 @@ use crate::error::is_unique_violation;
 use crate::rows::{EventRow, UnfinishedRow, UserRow, WriteKeyRow, into_events, write_key_columns};
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, MinuteActivity,
-    NewUser, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent, SweepCursor,
-    UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse, attempt_sources,
+    NewUser, ReplaySelection, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent,
+    SweepCursor, UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse, attempt_sources,
     final_statuses, match_inserted, merge_activity, sources_of, status_names, unfinished_sql_list,
 };
 
@@ -440,6 +440,43 @@ impl EventStore for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         into_events(rows)
+    }
+
+    async fn replay_events(
+        &self,
+        owner: UserId,
+        selection: &ReplaySelection,
+        limit: u32,
+    ) -> StoreResult<Vec<EventId>> {
+        let mut writer = self.writer().await?;
+        let replayed: Result<Vec<i64>, _> = sqlx::query_scalar(
+            "UPDATE events SET status = ?7, processing_error = NULL, updated_at = ?8 \
+             WHERE id IN (SELECT id FROM events \
+                          WHERE user_id = ?1 AND status IN (SELECT value FROM json_each(?2)) \
+                            AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3))) \
+                            AND (?4 IS NULL OR created_at >= ?4) \
+                            AND (?5 IS NULL OR created_at < ?5) \
+                          ORDER BY id LIMIT ?6) \
+             RETURNING id",
+        )
+        .bind(owner.0)
+        .bind(json_list(&status_names(&selection.statuses())))
+        .bind(selection.ids.as_deref().map(json_ids))
+        .bind(selection.created_from.map(format_timestamp))
+        .bind(selection.created_until.map(format_timestamp))
+        .bind(i64::from(limit))
+        .bind(EventStatus::Enqueued.as_str())
+        .bind(now_text())
+        .fetch_all(writer.connection())
+        .await;
+        let mut ids: Vec<EventId> = writer
+            .finish(replayed)
+            .await?
+            .into_iter()
+            .map(EventId)
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     async fn create_write_key(
