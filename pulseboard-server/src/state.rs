@@ -98,6 +98,11 @@ impl AppState {
         self.shared.store.as_ref()
     }
 
+    /// The store, shared: for work that outlives the handler (a streamed export).
+    pub fn shared_store(&self) -> Arc<dyn EventStore> {
+        self.shared.store.clone()
+    }
+
     /// The queue.
     pub fn queue(&self) -> &dyn JobQueue {
         self.shared.queue.as_ref()

@@ -26,6 +26,7 @@ on_both_setups!(
     listing_filters_and_paginates_the_callers_events,
     health_ready_openapi_and_metrics_answer,
     replay_sends_the_callers_failures_through_processing_again,
+    export_streams_every_event_as_ndjson_or_csv_with_the_listings_filters,
 );
 
 async fn registering_returns_the_user_and_refuses_duplicates_in_any_case(app: &TestApp) {
@@ -851,6 +852,117 @@ async fn replay_sends_the_callers_failures_through_processing_again(app: &TestAp
             None,
             Some(json!({"status": "failed"})),
         )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn export_streams_every_event_as_ndjson_or_csv_with_the_listings_filters(app: &TestApp) {
+    let token = app.token("export@example.com").await;
+    let other = app.token("export-other@example.com").await;
+    // 2,300 events: more than two of the export's pages of 1,000.
+    let mut ids = Vec::new();
+    for round in 0..3 {
+        let size = if round < 2 { 1_000 } else { 300 };
+        let events: Vec<Value> = (0..size)
+            .map(|n| json!({"event_name": if n % 2 == 0 { "even" } else { "odd" }, "event_type": "t",
+                            "source": "web,app", "payload": {"n": n, "text": "a \"quoted\", line\nbreak"}}))
+            .collect();
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/api/v1/events/batch",
+                Some(&token),
+                Some(json!({"events": events})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        ids.extend(
+            body["event_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_i64().unwrap()),
+        );
+    }
+    app.call(
+        Method::POST,
+        "/api/v1/events",
+        Some(&other),
+        Some(json!({"event_name": "x", "event_type": "t"})),
+    )
+    .await;
+
+    let token = token.as_str();
+    let get = |path: &'static str| async move {
+        let request = Request::builder()
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let response = app.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            content_type,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    };
+    let (status, content_type, text) = get("/api/v1/events/export").await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::OK, "application/x-ndjson")
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let exported: Vec<i64> = lines
+        .iter()
+        .map(|event| event["id"].as_i64().unwrap())
+        .collect();
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(
+        exported, newest_first,
+        "every event of the caller's once, newest first"
+    );
+    assert_eq!(lines[0]["payload"]["text"], "a \"quoted\", line\nbreak");
+
+    let (_, _, odd) = get("/api/v1/events/export?event_name=odd").await;
+    assert_eq!(odd.lines().count(), 1_150);
+
+    let (status, content_type, csv) = get("/api/v1/events/export?format=csv&event_name=even").await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::OK, "text/csv; charset=utf-8")
+    );
+    assert!(
+        csv.starts_with("id,task_id,event_name,event_type,source,session_id,status,"),
+        "{csv:.200}"
+    );
+    let first_row = csv.split("\r\n").nth(1).unwrap();
+    assert!(first_row.contains(",even,t,\"web,app\","), "{first_row}");
+    assert!(
+        first_row.contains("\"{\"\"n\"\":"),
+        "payload as quoted JSON: {first_row}"
+    );
+    assert_eq!(
+        csv.matches("\r\n").count(),
+        1 + 1_150,
+        "a header and one row per event"
+    );
+
+    let (status, _, _) = get("/api/v1/events/export?format=xml").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .call(Method::GET, "/api/v1/events/export", None, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -120,7 +120,7 @@ pub(crate) fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
 
 /// Query parameters of the listing; all optional, all strings so errors can name the parameter.
 #[derive(Debug, Deserialize)]
-pub(super) struct ListQuery {
+pub(crate) struct ListQuery {
     status: Option<String>,
     event_name: Option<String>,
     message_id: Option<String>,
@@ -321,7 +321,7 @@ pub(crate) fn field_issue(error: FieldError, loc: &[Value]) -> FieldIssue {
     }
 }
 
-fn parse_filter(query: ListQuery) -> Result<EventFilter, ApiError> {
+pub(crate) fn parse_filter(query: ListQuery) -> Result<EventFilter, ApiError> {
     let mut issues = Vec::new();
     let mut issue = |name: &str, msg: &str, kind: &'static str| {
         issues.push(FieldIssue::new(
