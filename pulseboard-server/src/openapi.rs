@@ -142,6 +142,15 @@ const OPERATIONS: &[Operation] = &[
         errors: &["401", "413", "415", "422", "503"],
     },
     Operation {
+        method: "get",
+        path: "/api/v1/events/export",
+        summary: "Stream the caller's events, newest first, as NDJSON (or CSV with ?format=csv), with the listing's filters",
+        auth: Auth::Bearer,
+        request: None,
+        success: ("200", "Export"),
+        errors: &["401", "422"],
+    },
+    Operation {
         method: "post",
         path: "/api/v1/events/replay",
         summary: "Send the caller's failed or rejected events through processing again (by ids, or by status and creation time)",
@@ -315,6 +324,7 @@ fn content(schema: &str) -> Value {
     let media = match schema {
         "Html" => "text/html",
         "MetricsText" | "SnowplowOk" => "text/plain",
+        "Export" => "application/x-ndjson",
         _ => "application/json",
     };
     json!({ media: {"schema": {"$ref": format!("#/components/schemas/{schema}")}} })
@@ -354,6 +364,15 @@ fn parameters(path: &str) -> Option<Value> {
         "/s/{write_key}/com.snowplowanalytics.snowplow/tp2" => {
             Some(json!([in_path("write_key", "string")]))
         }
+        "/api/v1/events/export" => Some(json!([
+            {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["ndjson", "csv"]}},
+            in_query("status", "string", None),
+            in_query("event_name", "string", None),
+            in_query("message_id", "string", None),
+            in_query("created_from", "string", Some("date-time")),
+            in_query("created_until", "string", Some("date-time")),
+            in_query("before_id", "integer", None),
+        ])),
         "/api/v1/events" => Some(json!([
             in_query("status", "string", None),
             in_query("event_name", "string", None),
@@ -428,6 +447,7 @@ fn schemas() -> Value {
         "MetricsText": string,
         "Error": {"type": "object", "properties": {"detail": string}},
         "ReplayRequest": replay_request,
+        "Export": {"type": "string", "description": "One Event per line (NDJSON); with format=csv, text/csv with a header row"},
         "Replayed": {"type": "object", "properties": {"replayed": {"type": "integer", "description": "Events sent through processing again (at most 100,000 per request)"}}},
         "SdkError": {"type": "object", "required": ["code", "message", "detail"], "properties": {"code": string, "message": string, "detail": string}},
         "WriteKeyRequest": {"type": "object", "required": ["name"], "properties": {
