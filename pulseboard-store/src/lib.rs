@@ -23,8 +23,8 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     EventFilter, EventId, EventOutcome, EventToInsert, InsertedEvent, MinuteActivity, NewUser,
-    ReplaySelection, StaleEvents, StatusCount, StoredEvent, SweepCursor, UnfinishedEvent, User,
-    UserId, WriteKey, WriteKeyId, WriteKeyUse,
+    PurgeRound, ReplaySelection, StaleEvents, StatusCount, StoredEvent, SweepCursor,
+    UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse,
 };
 
 /// Everything the API, the worker, the recovery sweep and the dashboard ask of storage.
@@ -128,6 +128,17 @@ pub trait EventStore: Send + Sync + 'static {
         selection: &ReplaySelection,
         limit: u32,
     ) -> StoreResult<Vec<EventId>>;
+
+    /// One round of the retention purge: looks at up to `limit` events after `after` in id
+    /// order (ids follow creation time) and deletes those created before `cutoff` that are
+    /// final, with what else only they kept (their task's lookup row). Unfinished old events
+    /// stay. A purge passes each round's `next` to the following one until it is `None`.
+    async fn purge_finished_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> StoreResult<PurgeRound>;
 
     /// Stores a write key for `owner` under `name`; only the key's hash is given and kept.
     async fn create_write_key(

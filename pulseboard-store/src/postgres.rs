@@ -14,10 +14,10 @@ use crate::rows::{
 };
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, InsertedRow,
-    MinuteActivity, NewUser, ReplaySelection, StaleEvents, StatusCount, StoreError, StoreResult,
-    StoredEvent, StoredIds, SweepCursor, UnfinishedEvent, User, UserId, WriteKey, WriteKeyId,
-    WriteKeyUse, attempt_sources, final_statuses, match_inserted, merge_activity, message_key,
-    sources_of, status_names, stored_ids, unfinished_sql_list,
+    MinuteActivity, NewUser, PurgeRound, ReplaySelection, StaleEvents, StatusCount, StoreError,
+    StoreResult, StoredEvent, StoredIds, SweepCursor, UnfinishedEvent, User, UserId, WriteKey,
+    WriteKeyId, WriteKeyUse, attempt_sources, final_statuses, match_inserted, merge_activity,
+    message_key, sources_of, status_names, stored_ids, unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -568,6 +568,44 @@ impl EventStore for PostgresStore {
             "WHERE id IN (SELECT unnest(event_ids) FROM task_batches WHERE task_id = $1) ORDER BY id"
         );
         self.select_events(sql, task_id).await
+    }
+
+    async fn purge_finished_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> StoreResult<PurgeRound> {
+        // Scans by primary key from the cursor, so no round rescans the dead rows of the last.
+        // The status is checked again on the row being deleted: a replay may have moved it.
+        let (deleted, last_old, scanned, newer): (i64, Option<i64>, i64, i64) = sqlx::query_as(
+            "WITH scanned AS MATERIALIZED ( \
+                 SELECT id, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2), \
+             gone AS ( \
+                 DELETE FROM events e USING scanned s \
+                 WHERE e.id = s.id AND s.created_at < $3 AND e.status = ANY($4) \
+                 RETURNING e.id, e.task_id), \
+             batches AS ( \
+                 DELETE FROM task_batches tb \
+                 WHERE tb.task_id IN (SELECT DISTINCT task_id FROM gone) \
+                   AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = ANY(tb.event_ids) \
+                                     AND e.id NOT IN (SELECT id FROM gone))) \
+             SELECT (SELECT count(*) FROM gone), \
+                    (SELECT max(id) FROM scanned WHERE created_at < $3), \
+                    (SELECT count(*) FROM scanned), \
+                    (SELECT count(*) FROM scanned WHERE created_at >= $3)",
+        )
+        .bind(after.map_or(0, |id| id.0))
+        .bind(i64::from(limit))
+        .bind(cutoff)
+        .bind(final_statuses())
+        .fetch_one(&self.pool)
+        .await?;
+        let finished = newer > 0 || scanned < i64::from(limit);
+        Ok(PurgeRound {
+            deleted: deleted as u64,
+            next: (!finished).then_some(last_old.map(EventId)).flatten(),
+        })
     }
 
     async fn replay_events(

@@ -269,3 +269,13 @@ impl ReplaySelection {
             .collect()
     }
 }
+
+/// One round of a retention purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeRound {
+    /// Events deleted in this round.
+    pub deleted: u64,
+    /// Where the next round continues; `None` once the purge reached events newer than the
+    /// cutoff (or the end of the table).
+    pub next: Option<EventId>,
+}

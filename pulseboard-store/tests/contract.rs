@@ -68,6 +68,7 @@ contract_tests!(
     rejected_events_are_stored_judged_and_never_loaded_for_processing,
     write_keys_are_found_by_hash_until_revoked_and_count_their_use,
     replay_moves_only_the_owners_failures_back_to_enqueued,
+    retention_purges_only_final_events_older_than_the_cutoff,
 );
 
 async fn user(store: &Arc<dyn EventStore>, email: &str) -> User {
@@ -1096,4 +1097,95 @@ async fn replay_moves_only_the_owners_failures_back_to_enqueued(store: Arc<dyn E
     );
     let other_failed = store.get_event(others[0], None).await.unwrap().unwrap();
     assert_eq!(other_failed.status, EventStatus::Failed);
+}
+
+async fn retention_purges_only_final_events_older_than_the_cutoff(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "retention@example.com").await;
+    let old = insert(
+        &store,
+        &owner,
+        &["p", "v", "f", "waiting", "p2"].map(|n| event(n, "{}")),
+    )
+    .await;
+    let done = |id, status| EventOutcome {
+        id,
+        status,
+        properties_json: Some("{}".to_owned()),
+        error: None,
+        decided_at: Utc::now(),
+        attempts_before: 0,
+    };
+    store
+        .apply_outcomes(&[
+            done(old[0], EventStatus::Processed),
+            done(old[1], EventStatus::ValidationError),
+            done(old[4], EventStatus::Processed),
+        ])
+        .await
+        .unwrap();
+    store.record_retry(&[old[2]], "down").await.unwrap();
+    store.mark_failed(&[old[2]], "gave up").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let cutoff = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let recent = insert(&store, &owner, &[event("recent", "{}")]).await;
+    store
+        .apply_outcomes(&[done(recent[0], EventStatus::Processed)])
+        .await
+        .unwrap();
+
+    // Rounds of two, as a purge runs them: each continues from the last one's cursor.
+    let (mut after, mut deleted, mut rounds) = (None, 0, 0);
+    loop {
+        let round = store.purge_finished_before(cutoff, after, 2).await.unwrap();
+        deleted += round.deleted;
+        rounds += 1;
+        match round.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+        assert!(rounds < 10, "the purge ends");
+    }
+    assert_eq!(deleted, 4, "the old final events");
+    for gone in [old[0], old[1], old[2], old[4]] {
+        assert!(store.get_event(gone, None).await.unwrap().is_none());
+    }
+    assert!(
+        store.get_event(old[3], None).await.unwrap().is_some(),
+        "unfinished: kept"
+    );
+    assert!(
+        store.get_event(recent[0], None).await.unwrap().is_some(),
+        "newer: kept"
+    );
+    let task = store
+        .get_event(old[3], None)
+        .await
+        .unwrap()
+        .unwrap()
+        .task_id;
+    let left: Vec<EventId> = store
+        .events_for_task(&task)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    // (The `insert` helper puts every event under one task id.)
+    assert_eq!(
+        left,
+        vec![old[3], recent[0]],
+        "the task's lookup keeps only what is left"
+    );
+    let again = store
+        .purge_finished_before(cutoff, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        pulseboard_store::PurgeRound {
+            deleted: 0,
+            next: None
+        }
+    );
 }

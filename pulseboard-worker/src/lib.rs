@@ -13,6 +13,7 @@ pub mod metrics;
 mod metrics_server;
 mod queue;
 mod redis_queue;
+mod retention;
 mod sweep;
 
 pub use embedded::{EmbeddedQueue, EmbeddedWorker, embedded_queue};
@@ -23,6 +24,7 @@ pub use queue::{JobQueue, QueueError, QueueStats, WorkerHeartbeat, new_task_id};
 pub use redis_queue::{
     DEFAULT_QUEUE_NAME, RedisQueue, RedisSettings, WorkerRunSettings, run_redis_worker,
 };
+pub use retention::{purge_once, run_retention};
 pub use sweep::{
     GenerationWatch, QUEUE_LOSS_CHECK, SweepSettings, run_recovery_sweep, sweep_before, sweep_once,
 };

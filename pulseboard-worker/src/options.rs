@@ -42,6 +42,9 @@ pub struct WorkerOptions {
     /// Seconds between recovery sweeps.
     #[arg(long, env = "PULSEBOARD_SWEEP_INTERVAL_SECS", default_value_t = DEFAULT_SWEEP_INTERVAL_SECS)]
     pub sweep_interval_secs: u64,
+    /// Days final events are kept; older ones are deleted. Unset: everything is kept.
+    #[arg(long, env = "PULSEBOARD_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
 }
 
 impl Default for WorkerOptions {
@@ -54,6 +57,7 @@ impl Default for WorkerOptions {
             job_time_limit_secs: DEFAULT_JOB_TIME_LIMIT_SECS,
             lease_secs: DEFAULT_LEASE_SECS,
             sweep_interval_secs: DEFAULT_SWEEP_INTERVAL_SECS,
+            retention_days: None,
         }
     }
 }
@@ -78,6 +82,12 @@ impl WorkerOptions {
             },
             metrics,
         })
+    }
+
+    /// How long final events are kept, when a retention is set.
+    pub fn retention(&self) -> Option<Duration> {
+        self.retention_days
+            .map(|days| Duration::from_secs(u64::from(days) * 24 * 60 * 60))
     }
 
     /// The recovery sweep's lease and interval.

@@ -25,9 +25,10 @@ use crate::error::is_unique_violation;
 use crate::rows::{EventRow, UnfinishedRow, UserRow, WriteKeyRow, into_events, write_key_columns};
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, MinuteActivity,
-    NewUser, ReplaySelection, StaleEvents, StatusCount, StoreError, StoreResult, StoredEvent,
-    SweepCursor, UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse, attempt_sources,
-    final_statuses, match_inserted, merge_activity, sources_of, status_names, unfinished_sql_list,
+    NewUser, PurgeRound, ReplaySelection, StaleEvents, StatusCount, StoreError, StoreResult,
+    StoredEvent, SweepCursor, UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse,
+    attempt_sources, final_statuses, match_inserted, merge_activity, sources_of, status_names,
+    unfinished_sql_list,
 };
 
 /// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's 32,766 limit.
@@ -440,6 +441,47 @@ impl EventStore for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         into_events(rows)
+    }
+
+    async fn purge_finished_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> StoreResult<PurgeRound> {
+        let scanned: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, created_at FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")
+                .bind(after.map_or(0, |id| id.0))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        let cutoff = format_timestamp(cutoff);
+        let old: Vec<i64> = scanned
+            .iter()
+            .filter(|(_, created_at)| *created_at < cutoff)
+            .map(|(id, _)| *id)
+            .collect();
+        let deleted = if old.is_empty() {
+            0
+        } else {
+            let mut writer = self.writer().await?;
+            let result = sqlx::query(
+                "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?1)) \
+                   AND status IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(serde_json::to_string(&old).unwrap_or_else(|_| "[]".to_owned()))
+            .bind(json_list(&final_statuses()))
+            .execute(writer.connection())
+            .await;
+            writer.finish(result).await?.rows_affected()
+        };
+        let finished = old.len() < scanned.len() || scanned.len() < limit as usize;
+        Ok(PurgeRound {
+            deleted,
+            next: (!finished)
+                .then(|| old.last().copied().map(EventId))
+                .flatten(),
+        })
     }
 
     async fn replay_events(

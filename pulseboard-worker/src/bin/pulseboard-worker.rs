@@ -84,6 +84,13 @@ async fn main() -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
+    let retention = config.worker.retention().map(|keep| {
+        tokio::spawn(pulseboard_worker::run_retention(
+            store.clone(),
+            keep,
+            shutdown.clone(),
+        ))
+    });
     let sweep = tokio::spawn(run_recovery_sweep(
         store,
         Arc::new(queue.clone()) as Arc<dyn JobQueue>,
@@ -102,5 +109,8 @@ async fn main() -> anyhow::Result<()> {
     shutdown.cancel();
     worker.await?;
     sweep.await?;
+    if let Some(retention) = retention {
+        retention.await?;
+    }
     Ok(())
 }

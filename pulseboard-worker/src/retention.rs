@@ -1,0 +1,57 @@
+//! Retention: events older than `PULSEBOARD_RETENTION_DAYS` in a final state are deleted, in
+//! small rounds with pauses between them, so the purge never holds locks or the store for long.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use pulseboard_store::EventStore;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Events looked at per round.
+const ROUND_EVENTS: u32 = 1_000;
+/// Pause between two rounds: leaves the store to ingest.
+const ROUND_PAUSE: Duration = Duration::from_millis(50);
+/// Time between two purges.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Deletes every final event created more than `keep` ago; returns how many.
+pub async fn purge_once(store: &dyn EventStore, keep: Duration) -> anyhow::Result<u64> {
+    let keep = chrono::Duration::from_std(keep)?;
+    let cutoff = Utc::now() - keep;
+    let (mut after, mut deleted) = (None, 0);
+    loop {
+        let round = store
+            .purge_finished_before(cutoff, after, ROUND_EVENTS)
+            .await?;
+        deleted += round.deleted;
+        match round.next {
+            Some(next) => after = Some(next),
+            None => return Ok(deleted),
+        }
+        tokio::time::sleep(ROUND_PAUSE).await;
+    }
+}
+
+/// Purges every [`PURGE_INTERVAL`] until `shutdown`, keeping `keep` of final events.
+pub async fn run_retention(
+    store: Arc<dyn EventStore>,
+    keep: Duration,
+    shutdown: CancellationToken,
+) {
+    while !shutdown.is_cancelled() {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            purged = purge_once(store.as_ref(), keep) => match purged {
+                Ok(0) => {}
+                Ok(deleted) => info!(events = deleted, "retention purge deleted old final events"),
+                Err(error) => warn!(error = %error, "retention purge failed; will try again"),
+            },
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(PURGE_INTERVAL) => {}
+        }
+    }
+}
