@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{postgres, spawn_worker, submit};
 use pulseboard_core::EventStatus;
-use pulseboard_store::{EventOutcome, EventStore};
+use pulseboard_store::EventOutcome;
 use pulseboard_worker::embedded_queue;
 
 fn processed(id: pulseboard_store::EventId) -> EventOutcome {
