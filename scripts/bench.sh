@@ -7,6 +7,7 @@
 #   DURATION=20 CONCURRENCY=64 BATCH_CONCURRENCY=16 MODES=embedded scripts/bench.sh
 #   MODES=ceiling scripts/bench.sh   # what the HTTP exchange alone allows on this machine (below)
 #   MODES=poison scripts/bench.sh    # healthy clients' rate beside a client sending refused input
+#   MODES=retention scripts/bench.sh # single-event p99 while 1,000,000 old events are purged
 #
 # Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then three batch phases
 # of 100 events per request, in an order that rotates from run to run: native batches, the same
@@ -123,6 +124,7 @@ start_processes() {
   fi
   env "${env[@]}" "$SERVER_BIN_DIR/pulseboard-server" > "$WORK/server-$3-$mode-$2.log" 2>&1 &
   SERVER=$!; PIDS+=("$SERVER")
+  WORKER_ENV=("${env[@]}")
   if [[ $mode == production ]]; then
     env "${env[@]}" "$SERVER_BIN_DIR/pulseboard-worker" > "$WORK/worker-$3-$mode-$2.log" 2>&1 &
     WORKER=$!; PIDS+=("$WORKER")
@@ -217,6 +219,38 @@ run_ceiling() {  # run_ceiling RUN
   stop_processes
 }
 
+# The retention mode: p99 of single-event POSTs while a worker purges 1,000,000 old final events,
+# against the p99 on the same table without a purge (production mode). Prints
+#   RETENTION run=… calm_p99_ms=… purging_p99_ms=… ratio=… purged=…
+run_retention() {  # run_retention RUN
+  local calm purging db_url left
+  start_processes production "$1" retention
+  db_url="${PULSEBOARD_TEST_DATABASE_URL%/*}/$DB"
+  psql "$db_url" -q -v ON_ERROR_STOP=1 \
+    -c "INSERT INTO users (email, password_hash, created_at) VALUES ('old@example.com', 'x', now())" \
+    -c "INSERT INTO events (user_id, task_id, event_name, event_type, payload, properties, status,
+          attempts, created_at, updated_at, processed_at)
+        SELECT (SELECT id FROM users WHERE email = 'old@example.com'), 'old-' || (g / 100),
+               'page_view', 'engagement', '{\"page\": \"/home\", \"duration\": 45}',
+               '{\"page\": \"/home\"}', 'processed', 1, now() - interval '30 days',
+               now() - interval '30 days', now() - interval '30 days'
+        FROM generate_series(1, 1000000) g" \
+    -c "VACUUM ANALYZE events"
+  calm=$(loadgen single "$CONCURRENCY" "$BASE")
+  # The same worker again, now with a retention of one day: it purges from its start.
+  kill "$WORKER"; wait "$WORKER" 2>/dev/null || true
+  env "${WORKER_ENV[@]}" PULSEBOARD_RETENTION_DAYS=1 "$SERVER_BIN_DIR/pulseboard-worker" \
+    > "$WORK/worker-retention-$1.log" 2>&1 &
+  WORKER=$!; PIDS+=("$WORKER")
+  purging=$(loadgen single "$CONCURRENCY" "$BASE")
+  left=$(psql "$db_url" -Atc "SELECT count(*) FROM events e JOIN users u ON u.id = e.user_id WHERE u.email = 'old@example.com'")
+  echo "RETENTION run=$1 calm_p99_ms=$(field "$calm" p99_ms) purging_p99_ms=$(field "$purging" p99_ms)" \
+       "ratio=$(python3 -c 'import json,sys; a,b=(json.loads(x)["p99_ms"] for x in sys.argv[1:]); print("%.2f" % (b/a))' "$calm" "$purging")" \
+       "calm_eps=$(field "$calm" accepted_events_per_s) purging_eps=$(field "$purging" accepted_events_per_s)" \
+       "purged=$(( 1000000 - left ))"
+  stop_processes
+}
+
 run_poison() {  # run_poison RUN
   local alone poisoned poison_pid poison
   start_processes production "$1" poison
@@ -253,6 +287,7 @@ for run in $(seq 1 "$RUNS"); do
     case $mode in
       ceiling) run_ceiling "$run" ;;
       poison) run_poison "$run" ;;
+      retention) run_retention "$run" ;;
       *) run_mode "$mode" "$run" ;;
     esac
   done
