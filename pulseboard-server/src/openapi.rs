@@ -348,13 +348,6 @@ fn error_description(code: &str) -> &'static str {
 
 fn parameters(path: &str) -> Option<Value> {
     let in_path = |name: &str, kind: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": kind}});
-    let in_query = |name: &str, kind: &str, format: Option<&str>| {
-        let mut schema = json!({"type": kind});
-        if let Some(format) = format {
-            schema["format"] = json!(format);
-        }
-        json!({"name": name, "in": "query", "required": false, "schema": schema})
-    };
     match path {
         "/api/v1/events/{id}" | "/dashboard/api/events/{id}" => {
             Some(json!([in_path("id", "integer")]))
@@ -364,26 +357,38 @@ fn parameters(path: &str) -> Option<Value> {
         "/s/{write_key}/com.snowplowanalytics.snowplow/tp2" => {
             Some(json!([in_path("write_key", "string")]))
         }
-        "/api/v1/events/export" => Some(json!([
-            {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["ndjson", "csv"]}},
-            in_query("status", "string", None),
-            in_query("event_name", "string", None),
-            in_query("message_id", "string", None),
-            in_query("created_from", "string", Some("date-time")),
-            in_query("created_until", "string", Some("date-time")),
-            in_query("before_id", "integer", None),
-        ])),
-        "/api/v1/events" => Some(json!([
-            in_query("status", "string", None),
-            in_query("event_name", "string", None),
-            in_query("message_id", "string", None),
-            in_query("created_from", "string", Some("date-time")),
-            in_query("created_until", "string", Some("date-time")),
-            in_query("before_id", "integer", None),
-            in_query("limit", "integer", None),
-        ])),
+        "/api/v1/events/export" => {
+            let format = json!({"name": "format", "in": "query", "required": false,
+                "schema": {"type": "string", "enum": ["ndjson", "csv"]}});
+            Some(Value::Array([vec![format], listing_filters()].concat()))
+        }
+        "/api/v1/events" => {
+            let limit = in_query("limit", "integer", None);
+            Some(Value::Array([listing_filters(), vec![limit]].concat()))
+        }
         _ => None,
     }
+}
+
+/// An optional query parameter.
+fn in_query(name: &str, kind: &str, format: Option<&str>) -> Value {
+    let mut schema = json!({"type": kind});
+    if let Some(format) = format {
+        schema["format"] = json!(format);
+    }
+    json!({"name": name, "in": "query", "required": false, "schema": schema})
+}
+
+/// The listing's filters, which the export takes too.
+fn listing_filters() -> Vec<Value> {
+    vec![
+        in_query("status", "string", None),
+        in_query("event_name", "string", None),
+        in_query("message_id", "string", None),
+        in_query("created_from", "string", Some("date-time")),
+        in_query("created_until", "string", Some("date-time")),
+        in_query("before_id", "integer", None),
+    ]
 }
 
 fn schemas() -> Value {

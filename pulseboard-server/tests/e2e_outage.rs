@@ -9,15 +9,6 @@ use common::process::{Client, spawn, spawn_server, worker_binary};
 use pulseboard_store::test_support::PostgresOutage;
 use serde_json::json;
 
-fn signal(process: &common::process::Process, name: &str) {
-    let pid = process.child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .args([name, &pid])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_during_processing_is_retried_and_refuses_new_events_with_503() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,12 +33,12 @@ async fn a_database_outage_during_processing_is_retried_and_refuses_new_events_w
     let event = json!({"event_name": "page_view", "event_type": "engagement", "payload": {"page": "/p", "duration": 1}});
 
     // Pause the worker so the job is still queued when the database goes away.
-    signal(&worker, "-STOP");
+    worker.signal("-STOP");
     let (status, _, accepted) = client.post("/api/v1/events", &event).await;
     assert_eq!(status, 202);
     let outage = PostgresOutage::begin();
     let down_since = Instant::now();
-    signal(&worker, "-CONT");
+    worker.signal("-CONT");
 
     let (status, headers, body) = client.post("/api/v1/events", &event).await;
     assert_eq!(status, 503, "{body}");

@@ -16,15 +16,6 @@ const OUTAGE: Duration = Duration::from_secs(8);
 /// How soon after the database returns the API must accept again.
 const BOUND: Duration = Duration::from_secs(15);
 
-fn signal(process: &common::process::Process, name: &str) {
-    let pid = process.child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .args([name, &pid])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_backlog_accepts_again_within_seconds_of_the_databases_return() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,7 +46,7 @@ async fn a_full_backlog_accepts_again_within_seconds_of_the_databases_return() {
     };
 
     // Fill the backlog while the worker is paused.
-    signal(&worker, "-STOP");
+    worker.signal("-STOP");
     let (status, _, _) = client.post("/api/v1/events/batch", &batch(10)).await;
     assert_eq!(status, 202);
     let (status, _, body) = client.post("/api/v1/events", &batch(1)["events"][0]).await;
@@ -65,7 +56,7 @@ async fn a_full_backlog_accepts_again_within_seconds_of_the_databases_return() {
     tokio::time::sleep(OUTAGE).await;
     outage.end();
     let back = Instant::now();
-    signal(&worker, "-CONT");
+    worker.signal("-CONT");
 
     loop {
         let (status, _, _) = client.post("/api/v1/events", &batch(1)["events"][0]).await;

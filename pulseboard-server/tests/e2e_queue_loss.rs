@@ -118,23 +118,13 @@ async fn events_whose_jobs_redis_lost_are_processed_within_seconds_of_its_return
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Pause the worker, so jobs pile up in Redis, then lose them all.
-    let pause = |signal: &str| {
-        let pid = worker.child.id().expect("worker runs").to_string();
-        assert!(
-            std::process::Command::new("kill")
-                .args([signal, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    pause("-STOP");
+    worker.signal("-STOP");
     tokio::time::sleep(Duration::from_secs(1)).await;
     redis.kill().await.expect("kill -9 redis");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let _redis = start_redis(redis_port, dir.path()).await;
     let back = Instant::now();
-    pause("-CONT");
+    worker.signal("-CONT");
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
     sender.await.unwrap();

@@ -37,16 +37,18 @@ fn script(name: &str) -> PathBuf {
 
 /// Runs one sender against `base` with `key`; its JSON report. Panics unless the SDK reported
 /// delivery.
-async fn send(program: &str, sender: &str, base: &str, key: &str, run: &str) -> Value {
+async fn send(program: &str, sender: &[&str], base: &str, key: &str, run: &str) -> Value {
     let output = tokio::process::Command::new(program)
-        .arg(script(sender))
+        .arg(script(sender[0]))
+        .args(&sender[1..])
         .args(["--host", base, "--write-key", key, "--run-id", run])
         .env(SDK_DIR_VAR, sdk_dir())
         .kill_on_drop(true)
         .output()
         .await
-        .unwrap_or_else(|error| panic!("{program} {sender} does not start: {error}"));
+        .unwrap_or_else(|error| panic!("{program} {sender:?} does not start: {error}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let sender = sender.join(" ");
     assert!(
         output.status.success(),
         "{sender} reported a failure ({}):\n{stdout}\n{}",
@@ -128,11 +130,15 @@ async fn the_real_sdks_deliver_through_their_own_protocols() {
     let (_server, base) = spawn_server(&env, dir.path()).await;
     let client = Client::register_and_login(&base, "sdks@example.com").await;
     let senders = [
-        (python, "send_segment.py", "segment-python"),
-        (python, "send_rudder.py", "rudder-python"),
-        (python, "send_posthog.py", "posthog-python"),
-        ("node", "send_rudder.mjs", "rudder-node"),
-        ("node", "send_segment_node.mjs", "segment-node"),
+        (python, &["send_segment.py"][..], "segment-python"),
+        (
+            python,
+            &["send_segment.py", "--sdk", "rudder"],
+            "rudder-python",
+        ),
+        (python, &["send_posthog.py"], "posthog-python"),
+        ("node", &["send_rudder.mjs"], "rudder-node"),
+        ("node", &["send_segment_node.mjs"], "segment-node"),
     ];
     for (program, sender, name) in senders {
         let key = write_key(&client, name).await;
@@ -160,7 +166,14 @@ async fn posthog_js_in_a_browser_page_delivers_its_events() {
     let (_server, base) = spawn_server(&env, dir.path()).await;
     let client = Client::register_and_login(&base, "browser-sdk@example.com").await;
     let key = write_key(&client, "web").await;
-    let report = send("python3", "send_posthog_browser.py", &base, &key, "browser").await;
+    let report = send(
+        "python3",
+        &["send_posthog_browser.py"],
+        &base,
+        &key,
+        "browser",
+    )
+    .await;
     let sent = report["sent"].as_array().expect("sent");
     assert_eq!(sent.len(), 2, "{report}");
     for message in sent {

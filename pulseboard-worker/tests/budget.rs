@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use common::{postgres, redis_queue, submit};
+use common::{postgres, processed_outcome, redis_queue, submit};
 use pulseboard_core::EventStatus;
 use pulseboard_store::{EventId, EventStore};
 use pulseboard_worker::{
@@ -206,20 +206,15 @@ async fn events_whose_job_still_waits_are_never_re_enqueued_however_old() {
             assert_eq!(lost.status, EventStatus::Enqueued);
             // Finish this queue's events, so the next queue's sweep starts from nothing.
             for id in waiting {
-                store.apply_outcomes(&[finished(id)]).await.unwrap();
+                store
+                    .apply_outcomes(&[processed_outcome(id)])
+                    .await
+                    .unwrap();
             }
-            store.apply_outcomes(&[finished(lost.id)]).await.unwrap();
+            store
+                .apply_outcomes(&[processed_outcome(lost.id)])
+                .await
+                .unwrap();
         }
-    }
-}
-
-fn finished(id: EventId) -> pulseboard_store::EventOutcome {
-    pulseboard_store::EventOutcome {
-        id,
-        status: EventStatus::Processed,
-        properties_json: Some("{}".to_owned()),
-        error: None,
-        decided_at: chrono::Utc::now(),
-        attempts_before: 0,
     }
 }

@@ -5,21 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{postgres, spawn_worker, submit};
-use pulseboard_core::EventStatus;
+use common::{postgres, processed_outcome, spawn_worker, submit};
 use pulseboard_store::EventOutcome;
 use pulseboard_worker::embedded_queue;
-
-fn processed(id: pulseboard_store::EventId) -> EventOutcome {
-    EventOutcome {
-        id,
-        status: EventStatus::Processed,
-        properties_json: Some("{}".to_owned()),
-        error: None,
-        decided_at: chrono::Utc::now(),
-        attempts_before: 0,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_deletes_final_events_older_than_the_retention() {
@@ -29,7 +17,7 @@ async fn the_worker_deletes_final_events_older_than_the_retention() {
         pulseboard_worker::WorkerOptions::default().job_context(store.clone(), Default::default());
     let (nowhere, _never_run) = embedded_queue(context, 1);
     let ids = submit(store.as_ref(), &nowhere, 4, 4, "{}").await;
-    let outcomes: Vec<EventOutcome> = ids[..3].iter().map(|&id| processed(id)).collect();
+    let outcomes: Vec<EventOutcome> = ids[..3].iter().map(|&id| processed_outcome(id)).collect();
     store.apply_outcomes(&outcomes).await.unwrap();
     // Age the first two processed events and the unfinished one by three days.
     let pool = sqlx::PgPool::connect(&url).await.unwrap();

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Send a fixed set of messages through the real segment-analytics-python SDK (see requirements.txt).
+"""Send a fixed set of messages through the real segment-analytics-python SDK, or with
+`--sdk rudder` through rudder-sdk-python (a fork with the same API; see requirements.txt).
 
-    <sdk-dir>/venv/bin/python scripts/sdk/send_segment.py --host http://127.0.0.1:PORT --write-key KEY --run-id RUN
+    <sdk-dir>/venv/bin/python scripts/sdk/send_segment.py --host http://127.0.0.1:PORT --write-key KEY --run-id RUN [--sdk rudder]
 
 Only host and write key are configured; everything else is the SDK's default (batching consumer
-thread, no gzip, 10 retries). Sends 3 `track` "sdk_event" {"n": i, "run": RUN}, one `identify`
-{"plan": "pro"} and one `page` "Home", all with userId "user-RUN" and messageId "RUN-segment-<i>"
-(i = 0..4), flushes and prints ONE JSON line on stdout:
+thread, 10 retries; Segment sends plain JSON, RudderStack gzip). Sends 3 `track` "sdk_event"
+{"n": i, "run": RUN}, one `identify` {"plan": "pro"} and one `page` "Home", all with userId
+"user-RUN" and messageId "RUN-<segment|rudder>-<i>" (i = 0..4), flushes and prints ONE JSON line
+on stdout:
     {"sdk": ..., "version": ..., "sent": [{"message_id", "type", "event_name"}...], "errors": [...],
      "log_errors": [...]}
 "errors" = what the SDK reported as lost (its on_error callback), plus timeout/exceptions;
@@ -23,7 +25,15 @@ import os
 import sys
 import threading
 
-SDK = "segment-analytics-python"
+# --sdk → (package, module, logger); chosen before the import below.
+SDKS = {
+    "segment": ("segment-analytics-python", "segment.analytics", "segment"),
+    "rudder": ("rudder-sdk-python", "rudderstack.analytics", "rudderstack"),
+}
+FLAVOUR = sys.argv[sys.argv.index("--sdk") + 1] if "--sdk" in sys.argv[:-1] else "segment"
+if FLAVOUR not in SDKS:
+    sys.exit(f"--sdk must be one of {', '.join(SDKS)}")
+SDK, MODULE, LOGGER = SDKS[FLAVOUR]
 
 
 def reexec_in_venv(exc):
@@ -37,8 +47,10 @@ def reexec_in_venv(exc):
 
 
 try:
-    import segment.analytics as analytics
-    from segment.analytics.version import VERSION
+    import importlib
+
+    analytics = importlib.import_module(MODULE)
+    VERSION = importlib.import_module(MODULE + ".version").VERSION
 except ImportError as e:
     reexec_in_venv(e)
 
@@ -62,6 +74,7 @@ def main():
     ap.add_argument("--run-id", required=True)
     ap.add_argument("--timeout", type=float, default=30.0, help="hard timeout in seconds (default 30)")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--sdk", choices=sorted(SDKS), default="segment")
     a = ap.parse_args()
 
     errors, log_errors, sent, lock = [], [], [], threading.Lock()
@@ -79,7 +92,9 @@ def main():
 
     threading.Thread(target=watchdog, daemon=True).start()
 
-    logging.getLogger("segment").addHandler(ErrorLog(log_errors))
+    logging.getLogger(LOGGER).addHandler(ErrorLog(log_errors))
+    if a.verbose:
+        logging.basicConfig(stream=sys.stderr, level=logging.DEBUG)
 
     def on_error(exc, batch):
         errors.append(f"on_error: {exc!r} ({len(batch)} messages)")
@@ -89,7 +104,7 @@ def main():
 
     def mid():
         nonlocal n
-        m = f"{run}-segment-{n}"
+        m = f"{run}-{FLAVOUR}-{n}"
         n += 1
         return m
 

@@ -180,3 +180,15 @@ pub async fn submit_single_event_jobs(
     assert!(pushes.iter().all(Result::is_ok), "every push succeeded");
     ids
 }
+
+/// The outcome that finishes `id` as processed, judged now, on its first attempt.
+pub fn processed_outcome(id: EventId) -> pulseboard_store::EventOutcome {
+    pulseboard_store::EventOutcome {
+        id,
+        status: EventStatus::Processed,
+        properties_json: Some("{}".to_owned()),
+        error: None,
+        decided_at: chrono::Utc::now(),
+        attempts_before: 0,
+    }
+}
