@@ -35,7 +35,7 @@ async fn a_full_backlog_accepts_again_within_seconds_of_the_databases_return() {
         ),
         ("PULSEBOARD_MAX_BACKLOG_EVENTS", "10".to_owned()),
     ];
-    let (_server, base) = spawn_server(&env, dir.path()).await;
+    let (server, base) = spawn_server(&env, dir.path()).await;
     let worker = spawn(&worker_binary(), &env, dir.path().join("worker.log"));
     let client = Client::register_and_login(&base, "backlog-outage@example.com").await;
     let batch = |count: usize| {
@@ -65,8 +65,9 @@ async fn a_full_backlog_accepts_again_within_seconds_of_the_databases_return() {
         }
         assert!(
             back.elapsed() < BOUND,
-            "still {status} {BOUND:?} after the database came back\nworker log:\n{}",
-            worker.log_text()
+            "still {status} {BOUND:?} after the database came back\nworker log:\n{}\nserver log:\n{}",
+            worker.log_text(),
+            server.log_text()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
