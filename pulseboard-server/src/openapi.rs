@@ -250,6 +250,15 @@ const OPERATIONS: &[Operation] = &[
         errors: &["401", "503"],
     },
     Operation {
+        method: "post",
+        path: "/dashboard/api/replay",
+        summary: "Replay failed or rejected events of every user (operators; the dashboard asks first)",
+        auth: Auth::Bearer,
+        request: Some("ReplayRequest"),
+        success: ("200", "Replayed"),
+        errors: &["401", "403", "415", "422", "503"],
+    },
+    Operation {
         method: "get",
         path: "/dashboard/api/events/{id}",
         summary: "Any event by id (operators)",

@@ -144,6 +144,28 @@ async fn the_dashboard_api_needs_the_operator_token_and_shows_everyones_events()
             .unwrap_or_default()
             .contains("<title>PulseBoard")
     );
+    // The operator's replay takes any user's failures; a user's token does not open it.
+    let replay = json!({"status": "validation_error"});
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/dashboard/api/replay",
+            Some(&token),
+            Some(replay.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, replayed) = app
+        .call(
+            Method::POST,
+            "/dashboard/api/replay",
+            Some(operator),
+            Some(replay),
+        )
+        .await;
+    assert_eq!((status, replayed), (StatusCode::OK, json!({"replayed": 1})));
+    app.wait_final(&token, accepted["event_id"].as_i64().unwrap())
+        .await;
     app.stop().await;
 }
 
@@ -217,7 +239,7 @@ async fn the_dashboard_renders_counts_failures_and_task_details_in_a_real_browse
             .await;
     }
     let task_id = accepted["task_id"].as_str().unwrap();
-    let url = format!("{base}/dashboard?token={operator}&task={task_id}");
+    let url = format!("{base}/dashboard?token={operator}&task={task_id}&replay=validation_error");
 
     let profile = dir.path().join("profile");
     let dom = chromium(&profile, &["--dump-dom".to_owned()], &url);
@@ -236,6 +258,7 @@ async fn the_dashboard_renders_counts_failures_and_task_details_in_a_real_browse
         "button_click",
         "embedded",
         "no write keys",
+        "Replay every validation_error event of every user (1)? It goes back to enqueued",
     ] {
         assert!(
             text.contains(expected),

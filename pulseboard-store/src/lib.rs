@@ -120,11 +120,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// Every event a job carried, in id order.
     async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>>;
 
-    /// Moves up to `limit` of `owner`'s replayable events that `selection` matches back to
-    /// `enqueued` (error cleared, attempts kept, `updated_at` now), lowest ids first; their ids.
+    /// Moves up to `limit` of `owner`'s (every user's with `None`, for the operator) replayable
+    /// events that `selection` matches back to `enqueued` (error cleared, attempts kept,
+    /// `updated_at` now), lowest ids first; their ids.
     async fn replay_events(
         &self,
-        owner: UserId,
+        owner: Option<UserId>,
         selection: &ReplaySelection,
         limit: u32,
     ) -> StoreResult<Vec<EventId>>;

@@ -610,7 +610,7 @@ impl EventStore for PostgresStore {
 
     async fn replay_events(
         &self,
-        owner: UserId,
+        owner: Option<UserId>,
         selection: &ReplaySelection,
         limit: u32,
     ) -> StoreResult<Vec<EventId>> {
@@ -619,7 +619,7 @@ impl EventStore for PostgresStore {
             // (subquery)` may be planned to pick again per row and move more).
             "WITH picked AS MATERIALIZED ( \
                  SELECT id FROM events \
-                 WHERE user_id = $1 AND status = ANY($2) \
+                 WHERE ($1::bigint IS NULL OR user_id = $1) AND status = ANY($2) \
                    AND ($3::bigint[] IS NULL OR id = ANY($3)) \
                    AND ($4::timestamptz IS NULL OR created_at >= $4) \
                    AND ($5::timestamptz IS NULL OR created_at < $5) \
@@ -628,7 +628,7 @@ impl EventStore for PostgresStore {
              FROM picked WHERE e.id = picked.id AND e.status = ANY($2) \
              RETURNING e.id",
         )
-        .bind(owner.0)
+        .bind(owner.map(|owner| owner.0))
         .bind(status_names(&selection.statuses()))
         .bind(selection.ids.as_deref().map(ids))
         .bind(selection.created_from)

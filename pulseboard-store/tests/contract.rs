@@ -1035,7 +1035,10 @@ async fn replay_moves_only_the_owners_failures_back_to_enqueued(store: Arc<dyn E
         ..Default::default()
     };
     assert_eq!(
-        store.replay_events(owner.id, &by_ids, 100).await.unwrap(),
+        store
+            .replay_events(Some(owner.id), &by_ids, 100)
+            .await
+            .unwrap(),
         vec![ids[1]],
         "not the processed, the waiting, or another owner's event"
     );
@@ -1058,7 +1061,7 @@ async fn replay_moves_only_the_owners_failures_back_to_enqueued(store: Arc<dyn E
     };
     assert!(
         store
-            .replay_events(owner.id, &earlier, 100)
+            .replay_events(Some(owner.id), &earlier, 100)
             .await
             .unwrap()
             .is_empty()
@@ -1069,7 +1072,7 @@ async fn replay_moves_only_the_owners_failures_back_to_enqueued(store: Arc<dyn E
     };
     assert!(
         store
-            .replay_events(owner.id, &processed_only, 100)
+            .replay_events(Some(owner.id), &processed_only, 100)
             .await
             .unwrap()
             .is_empty()
@@ -1079,17 +1082,23 @@ async fn replay_moves_only_the_owners_failures_back_to_enqueued(store: Arc<dyn E
         ..Default::default()
     };
     assert_eq!(
-        store.replay_events(owner.id, &failed, 1).await.unwrap(),
+        store
+            .replay_events(Some(owner.id), &failed, 1)
+            .await
+            .unwrap(),
         vec![ids[2]],
         "limit, lowest id first"
     );
     assert_eq!(
-        store.replay_events(owner.id, &failed, 100).await.unwrap(),
+        store
+            .replay_events(Some(owner.id), &failed, 100)
+            .await
+            .unwrap(),
         vec![ids[4]]
     );
     assert!(
         store
-            .replay_events(owner.id, &failed, 100)
+            .replay_events(Some(owner.id), &failed, 100)
             .await
             .unwrap()
             .is_empty(),
@@ -1097,6 +1106,9 @@ async fn replay_moves_only_the_owners_failures_back_to_enqueued(store: Arc<dyn E
     );
     let other_failed = store.get_event(others[0], None).await.unwrap().unwrap();
     assert_eq!(other_failed.status, EventStatus::Failed);
+    // The operator's replay (no owner) takes every user's.
+    let everyone = store.replay_events(None, &failed, 100).await.unwrap();
+    assert_eq!(everyone, vec![others[0]]);
 }
 
 async fn retention_purges_only_final_events_older_than_the_cutoff(store: Arc<dyn EventStore>) {

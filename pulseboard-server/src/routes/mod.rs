@@ -31,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/auth/login", post(auth::login))
         .merge(native_ingest_routes())
         .route("/api/v1/events/replay", post(replay::replay))
+        .route("/dashboard/api/replay", post(replay::replay_for_operator))
         .route("/api/v1/events/export", get(export::export))
         .route("/api/v1/events/{id}", get(events::get_one))
         .route(

@@ -4,12 +4,13 @@
 use axum::Json;
 use axum::extract::State;
 use pulseboard_core::EventStatus;
-use pulseboard_store::{EventId, ReplaySelection};
+use pulseboard_store::{EventId, ReplaySelection, UserId};
 use pulseboard_worker::{ProcessEvents, new_task_id};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::dashboard::Operator;
 use crate::error::{ApiError, FieldIssue};
 use crate::extract::{AuthUser, JsonBody};
 
@@ -39,13 +40,35 @@ pub(crate) async fn replay(
     JsonBody(request): JsonBody<ReplayRequest>,
 ) -> Result<Json<Replayed>, ApiError> {
     let selection = parse_selection(&request).map_err(ApiError::Validation)?;
+    let replayed = replay_selected(&state, Some(user.id), &selection).await?;
+    Ok(Json(Replayed { replayed }))
+}
+
+/// The dashboard's replay: the same, over every user's events.
+pub(crate) async fn replay_for_operator(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<ReplayRequest>,
+) -> Result<Json<Replayed>, ApiError> {
+    let selection = parse_selection(&request).map_err(ApiError::Validation)?;
+    let replayed = replay_selected(&state, None, &selection).await?;
+    Ok(Json(Replayed { replayed }))
+}
+
+/// Replays what `selection` names of `owner`'s events (every user's with `None`), a job of up
+/// to 500 at a time; how many.
+async fn replay_selected(
+    state: &AppState,
+    owner: Option<UserId>,
+    selection: &ReplaySelection,
+) -> Result<usize, ApiError> {
     let mut replayed = 0;
     while replayed < MAX_REPLAYED {
         // Made before the events are touched, as for every job (see the recovery sweep).
         let task_id = new_task_id();
         let ids = state
             .store()
-            .replay_events(user.id, &selection, JOB_EVENTS)
+            .replay_events(owner, selection, JOB_EVENTS)
             .await?;
         replayed += ids.len();
         let more = ids.len() == JOB_EVENTS as usize && selection.ids.is_none();
@@ -62,7 +85,7 @@ pub(crate) async fn replay(
             break;
         }
     }
-    Ok(Json(Replayed { replayed }))
+    Ok(replayed)
 }
 
 fn parse_selection(request: &ReplayRequest) -> Result<ReplaySelection, Vec<FieldIssue>> {

@@ -486,7 +486,7 @@ impl EventStore for SqliteStore {
 
     async fn replay_events(
         &self,
-        owner: UserId,
+        owner: Option<UserId>,
         selection: &ReplaySelection,
         limit: u32,
     ) -> StoreResult<Vec<EventId>> {
@@ -494,14 +494,15 @@ impl EventStore for SqliteStore {
         let replayed: Result<Vec<i64>, _> = sqlx::query_scalar(
             "UPDATE events SET status = ?7, processing_error = NULL, updated_at = ?8 \
              WHERE id IN (SELECT id FROM events \
-                          WHERE user_id = ?1 AND status IN (SELECT value FROM json_each(?2)) \
+                          WHERE (?1 IS NULL OR user_id = ?1) \
+                            AND status IN (SELECT value FROM json_each(?2)) \
                             AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3))) \
                             AND (?4 IS NULL OR created_at >= ?4) \
                             AND (?5 IS NULL OR created_at < ?5) \
                           ORDER BY id LIMIT ?6) \
              RETURNING id",
         )
-        .bind(owner.0)
+        .bind(owner.map(|owner| owner.0))
         .bind(json_list(&status_names(&selection.statuses())))
         .bind(selection.ids.as_deref().map(json_ids))
         .bind(selection.created_from.map(format_timestamp))
