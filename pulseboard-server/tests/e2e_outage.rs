@@ -5,28 +5,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::process::{Client, spawn, spawn_server, worker_binary};
+use common::process::{Client, production_env, spawn, spawn_server, worker_binary};
 use pulseboard_store::test_support::PostgresOutage;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_during_processing_is_retried_and_refuses_new_events_with_503() {
     let dir = tempfile::tempdir().unwrap();
-    let env = vec![
-        (
-            "DATABASE_URL",
-            pulseboard_store::test_support::fresh_postgres_url().await,
-        ),
-        ("REDIS_URL", common::redis_url()),
-        (
-            "PULSEBOARD_REDIS_QUEUE",
-            format!("e2e_outage_{}", ulid::Ulid::generate()),
-        ),
-        (
-            "PULSEBOARD_JWT_SECRET",
-            "an-end-to-end-secret-long-enough-0123456789".to_owned(),
-        ),
-    ];
+    let env = production_env("e2e_outage").await;
     let (_server, base) = spawn_server(&env, dir.path()).await;
     let worker = spawn(&worker_binary(), &env, dir.path().join("worker.log"));
     let client = Client::register_and_login(&base, "outage@example.com").await;

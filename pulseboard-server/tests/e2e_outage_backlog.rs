@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::process::{Client, spawn, spawn_server, worker_binary};
+use common::process::{Client, production_env, spawn, spawn_server, worker_binary};
 use pulseboard_store::test_support::PostgresOutage;
 use serde_json::json;
 
@@ -19,22 +19,8 @@ const BOUND: Duration = Duration::from_secs(15);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_backlog_accepts_again_within_seconds_of_the_databases_return() {
     let dir = tempfile::tempdir().unwrap();
-    let env = vec![
-        (
-            "DATABASE_URL",
-            pulseboard_store::test_support::fresh_postgres_url().await,
-        ),
-        ("REDIS_URL", common::redis_url()),
-        (
-            "PULSEBOARD_REDIS_QUEUE",
-            format!("e2e_backlog_{}", ulid::Ulid::generate()),
-        ),
-        (
-            "PULSEBOARD_JWT_SECRET",
-            "an-end-to-end-secret-long-enough-0123456789".to_owned(),
-        ),
-        ("PULSEBOARD_MAX_BACKLOG_EVENTS", "10".to_owned()),
-    ];
+    let mut env = production_env("e2e_backlog").await;
+    env.push(("PULSEBOARD_MAX_BACKLOG_EVENTS", "10".to_owned()));
     let (server, base) = spawn_server(&env, dir.path()).await;
     let worker = spawn(&worker_binary(), &env, dir.path().join("worker.log"));
     let client = Client::register_and_login(&base, "backlog-outage@example.com").await;

@@ -28,6 +28,26 @@ impl Process {
     }
 }
 
+/// The environment of a production server and worker: a fresh PostgreSQL database, the test
+/// Redis with a queue of its own (named after `queue_prefix`), and a JWT secret.
+pub async fn production_env(queue_prefix: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "DATABASE_URL",
+            pulseboard_store::test_support::fresh_postgres_url().await,
+        ),
+        ("REDIS_URL", super::redis_url()),
+        (
+            "PULSEBOARD_REDIS_QUEUE",
+            format!("{queue_prefix}_{}", ulid::Ulid::generate()),
+        ),
+        (
+            "PULSEBOARD_JWT_SECRET",
+            "an-end-to-end-secret-long-enough-0123456789".to_owned(),
+        ),
+    ]
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
