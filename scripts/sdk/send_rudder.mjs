@@ -14,38 +14,10 @@
 // JSON line on stdout: {"sdk","version","sent":[{"message_id","type","event_name"}],"errors":[...]}
 // "errors" = delivery errors reported by the SDK (per-message callbacks, errorHandler), plus timeout.
 // Exit 0 only if "errors" is empty; 1 on delivery errors, 124 on the hard timeout (--timeout, 30 s).
-import { createRequire } from 'node:module';
-import { parseArgs } from 'node:util';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startSender } from './sender.mjs';
 
-// stdout carries only our one JSON line: send the SDK's console.log/info/debug output to stderr.
-for (const m of ['log', 'info', 'debug']) console[m] = (...args) => console.error(...args);
-
-const SDK = '@rudderstack/rudder-sdk-node';
-const { values: a } = parseArgs({
-  options: {
-    host: { type: 'string' }, 'write-key': { type: 'string' }, 'run-id': { type: 'string' },
-    'sdk-dir': { type: 'string' }, timeout: { type: 'string', default: '30' }, verbose: { type: 'boolean', default: false },
-  },
-});
-for (const k of ['host', 'write-key', 'run-id']) if (!a[k]) { console.error(`missing --${k}`); process.exit(2); }
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const sdkDir = a['sdk-dir'] || process.env.PULSEBOARD_TEST_SDK_DIR || path.resolve(here, '../../target/sdk-clients');
-const require = createRequire(path.join(sdkDir, 'node_modules', '.resolve-from-here.js'));
-const Analytics = require(SDK);
-const VERSION = require(`${SDK}/package.json`).version;
-
-const sent = [], errors = [];
-let reported = false;
-function report(rc) {
-  if (reported) return;
-  reported = true;
-  process.stdout.write(JSON.stringify({ sdk: SDK, version: VERSION, sent, errors }) + '\n', () => process.exit(rc));
-}
-const timeoutS = Number(a.timeout);
-setTimeout(() => { errors.push(`timeout: not delivered within ${timeoutS}s`); report(124); }, timeoutS * 1000); // not unref()d: keeps node alive until we report
+const { args: a, module, sent, errors, report } = startSender('@rudderstack/rudder-sdk-node');
+const Analytics = module;
 const errText = (err) => (err?.response ? `HTTP ${err.response.status} ${err.response.statusText}` : String(err?.message ?? err));
 
 // errorHandler: without it the SDK's own flush of the first message rejects a promise nobody holds

@@ -13,38 +13,10 @@
 // "errors" = delivery failures reported by the SDK (per-call callbacks and its 'error' event), plus
 // timeout. Exit 0 only if "errors" is empty; 1 on delivery errors, 124 on the hard timeout
 // (--timeout, 30 s). --verbose logs each HTTP request/response to stderr.
-import { createRequire } from 'node:module';
-import { parseArgs } from 'node:util';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startSender } from './sender.mjs';
 
-// stdout carries only our one JSON line: send the SDK's console.log/info/debug output to stderr.
-for (const m of ['log', 'info', 'debug']) console[m] = (...args) => console.error(...args);
-
-const SDK = '@segment/analytics-node';
-const { values: a } = parseArgs({
-  options: {
-    host: { type: 'string' }, 'write-key': { type: 'string' }, 'run-id': { type: 'string' },
-    'sdk-dir': { type: 'string' }, timeout: { type: 'string', default: '30' }, verbose: { type: 'boolean', default: false },
-  },
-});
-for (const k of ['host', 'write-key', 'run-id']) if (!a[k]) { console.error(`missing --${k}`); process.exit(2); }
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const sdkDir = a['sdk-dir'] || process.env.PULSEBOARD_TEST_SDK_DIR || path.resolve(here, '../../target/sdk-clients');
-const require = createRequire(path.join(sdkDir, 'node_modules', '.resolve-from-here.js'));
-const { Analytics } = require(SDK);
-const VERSION = require(`${SDK}/package.json`).version;
-
-const sent = [], errors = [];
-let reported = false;
-function report(rc) {
-  if (reported) return;
-  reported = true;
-  process.stdout.write(JSON.stringify({ sdk: SDK, version: VERSION, sent, errors }) + '\n', () => process.exit(rc));
-}
-const timeoutS = Number(a.timeout);
-setTimeout(() => { errors.push(`timeout: not delivered within ${timeoutS}s`); report(124); }, timeoutS * 1000); // not unref()d: keeps node alive until we report
+const { args: a, module, sent, errors, report } = startSender('@segment/analytics-node');
+const { Analytics } = module;
 
 const client = new Analytics({ writeKey: a['write-key'], host: a.host });
 client.on('error', (e) => errors.push(`error event (${e.code}): ${e.reason?.message ?? e.reason}`));
@@ -70,7 +42,7 @@ send('identify', 'identify', null, { traits: { plan: 'pro' } });
 send('page', 'page', 'Home', { name: 'Home' });
 
 try {
-  await client.closeAndFlush({ timeout: timeoutS * 1000 });
+  await client.closeAndFlush({ timeout: Number(a.timeout) * 1000 });
 } catch (err) {
   errors.push(`closeAndFlush: ${err?.message ?? err}`);
 }
