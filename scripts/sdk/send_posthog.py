@@ -18,25 +18,12 @@ errors, 124 on the hard timeout. SDK log output goes to stderr (--verbose for de
 If run by a Python without the SDK, re-executes itself with $PULSEBOARD_TEST_SDK_DIR/venv/bin/python
 (default <repo>/target/sdk-clients), so `python3 scripts/sdk/<this>.py ...` works too.
 """
-import argparse
-import json
-import logging
 import os
-import sys
-import threading
 import uuid
 
+import sender
+
 SDK = "posthog-python"
-
-
-def reexec_in_venv(exc):
-    """Not run by the SDK venv's Python: re-exec with $PULSEBOARD_TEST_SDK_DIR (else <repo>/target/sdk-clients)/venv."""
-    sdk_dir = os.environ.get("PULSEBOARD_TEST_SDK_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "sdk-clients")
-    venv = os.path.realpath(os.path.join(sdk_dir, "venv"))
-    venv_py = os.path.join(venv, "bin", "python")
-    if os.path.exists(venv_py) and os.path.realpath(sys.prefix) != venv:
-        os.execv(venv_py, [venv_py] + sys.argv)
-    sys.exit(f"{SDK} not importable ({exc}); run scripts/sdk/install.sh <sdk-dir> and use <sdk-dir>/venv/bin/python or set PULSEBOARD_TEST_SDK_DIR")
 
 
 os.environ.pop("POSTHOG_CAPTURE_MODE", None)
@@ -44,46 +31,14 @@ try:
     from posthog import Posthog
     from posthog.version import VERSION
 except ImportError as e:
-    reexec_in_venv(e)
-
-
-class ErrorLog(logging.Handler):
-    """Keeps the SDK's ERROR log lines."""
-
-    def __init__(self, lines):
-        super().__init__(logging.ERROR)
-        self.lines = lines
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-        print(f"{record.name}: {record.levelname}: {record.getMessage()}", file=sys.stderr)
+    sender.reexec_in_venv(SDK, e)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--host", required=True)
-    ap.add_argument("--write-key", required=True, help="PostHog project API key (phc_...)")
-    ap.add_argument("--run-id", required=True)
-    ap.add_argument("--timeout", type=float, default=30.0, help="hard timeout in seconds (default 30)")
-    ap.add_argument("--verbose", action="store_true")
+    ap = sender.arguments(__doc__.split("\n")[0], key_help="PostHog project API key (phc_...)")
     a = ap.parse_args()
-
-    errors, log_errors, sent, lock = [], [], [], threading.Lock()
-    done = threading.Event()
-
-    def report(rc):
-        with lock:
-            print(json.dumps({"sdk": SDK, "version": VERSION, "sent": sent, "errors": errors, "log_errors": log_errors}), flush=True)
-        os._exit(rc)
-
-    def watchdog():
-        if not done.wait(a.timeout):
-            errors.append(f"timeout: not delivered within {a.timeout:g}s")
-            report(124)
-
-    threading.Thread(target=watchdog, daemon=True).start()
-
-    logging.getLogger("posthog").addHandler(ErrorLog(log_errors))
+    report = sender.Report(SDK, VERSION, "posthog", a.timeout)
+    errors, sent = report.errors, report.sent
 
     def on_error(exc, batch):
         errors.append(f"on_error: {exc!r} ({len(batch)} events)")
@@ -112,8 +67,7 @@ def main():
         client.shutdown()
     except Exception as e:  # noqa: BLE001
         errors.append(f"shutdown: {e!r}")
-    done.set()
-    report(1 if errors else 0)
+    report.finish()
 
 
 if __name__ == "__main__":
