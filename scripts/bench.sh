@@ -8,6 +8,7 @@
 #   MODES=ceiling scripts/bench.sh   # what the HTTP exchange alone allows on this machine (below)
 #   MODES=poison scripts/bench.sh    # healthy clients' rate beside a client sending refused input
 #   MODES=retention scripts/bench.sh # single-event p99 while 1,000,000 old events are purged
+#   MODES=dashboard scripts/bench.sh # one dashboard refresh over 1,000,000 events, both stores
 #
 # Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then three batch phases
 # of 100 events per request, in an order that rotates from run to run: native batches, the same
@@ -44,6 +45,7 @@ cd "$(dirname "$0")/.."
 SERVER_BIN_DIR=${SERVER_BIN_DIR:-./target/release} LOADGEN=${LOADGEN:-./target/release/examples/loadgen}
 MODES=${MODES:-production embedded} RUNS=${RUNS:-1} DURATION=${DURATION:-20} CONCURRENCY=${CONCURRENCY:-64} BATCH_CONCURRENCY=${BATCH_CONCURRENCY:-16}
 WORK=$(mktemp -d /tmp/pulseboard-bench.XXXXXX)
+OPERATOR_TOKEN=bench-operator-token
 PIDS=()
 
 cleanup() {
@@ -113,7 +115,8 @@ field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]
 start_processes() {
   local mode=$1 port env=()
   port=$(free_port) BASE="http://127.0.0.1:$port" WORKER="" DB=""
-  env=(PULSEBOARD_BIND="127.0.0.1:$port" RUST_LOG=warn PULSEBOARD_MAX_BACKLOG_EVENTS=10000000)
+  env=(PULSEBOARD_BIND="127.0.0.1:$port" RUST_LOG=warn PULSEBOARD_MAX_BACKLOG_EVENTS=10000000
+       PULSEBOARD_OPERATOR_TOKEN="$OPERATOR_TOKEN")
   if [[ $mode == production ]]; then
     DB="pulseboard_$3_$2_$$"
     psql "$PULSEBOARD_TEST_DATABASE_URL" -qc "CREATE DATABASE $DB" >/dev/null
@@ -251,6 +254,46 @@ run_retention() {  # run_retention RUN
   stop_processes
 }
 
+# The dashboard mode: 1,000,000 events of the last hour, 0.2 % of them failures (half
+# validation errors, half failed), are written straight into the store, then the dashboard's data is fetched 20 times, one after another.
+#   DASHBOARD mode=… run=… events=… refresh_p50_ms=… refresh_max_ms=…
+DASHBOARD_EVENTS=1000000
+run_dashboard() {  # run_dashboard production|embedded RUN
+  local times
+  start_processes "$1" "$2" dashboard
+  if [[ $1 == production ]]; then
+    psql "${PULSEBOARD_TEST_DATABASE_URL%/*}/$DB" -q -v ON_ERROR_STOP=1 \
+      -c "INSERT INTO users (email, password_hash, created_at) VALUES ('dash@example.com', 'x', now())" \
+      -c "INSERT INTO events (user_id, task_id, event_name, event_type, payload, status, attempts,
+            created_at, updated_at)
+          SELECT 1, 'dash-' || (g / 100), 'page_view', 'engagement', '{\"page\": \"/home\"}',
+                 CASE g % 1000 WHEN 0 THEN 'validation_error' WHEN 500 THEN 'failed' ELSE 'processed' END,
+                 1, now() - (g % 3600) * interval '1 second', now() - (g % 3600) * interval '1 second'
+          FROM generate_series(1, $DASHBOARD_EVENTS) g" \
+      -c "VACUUM ANALYZE events"
+  else
+    python3 - "$WORK/data-$2/pulseboard.db" "$DASHBOARD_EVENTS" <<'PY'
+import datetime, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+now = datetime.datetime.now(datetime.timezone.utc)
+stamp = lambda g: (now - datetime.timedelta(seconds=g % 3600)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+status = lambda g: {0: "validation_error", 500: "failed"}.get(g % 1000, "processed")
+with db:
+    db.execute("INSERT INTO users (email, password_hash, created_at) VALUES ('dash@example.com', 'x', ?)", (stamp(0),))
+    db.executemany(
+        "INSERT INTO events (user_id, task_id, event_name, event_type, payload, status, attempts, created_at, updated_at)"
+        " VALUES (1, ?, 'page_view', 'engagement', '{\"page\": \"/home\"}', ?, 1, ?, ?)",
+        ((f"dash-{g // 100}", status(g), stamp(g), stamp(g)) for g in range(1, int(sys.argv[2]) + 1)))
+PY
+  fi
+  times=$(for _ in $(seq 1 20); do
+    curl -fs -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $OPERATOR_TOKEN" "$BASE/dashboard/api/overview"
+  done)
+  echo "DASHBOARD mode=$1 run=$2 events=$DASHBOARD_EVENTS" \
+       "$(python3 -c 'import statistics, sys; t = [float(x) * 1000 for x in sys.argv[1].split()]; print("refresh_p50_ms=%.1f refresh_max_ms=%.1f" % (statistics.median(t), max(t)))' "$times")"
+  stop_processes
+}
+
 run_poison() {  # run_poison RUN
   local alone poisoned poison_pid poison
   start_processes production "$1" poison
@@ -288,6 +331,7 @@ for run in $(seq 1 "$RUNS"); do
       ceiling) run_ceiling "$run" ;;
       poison) run_poison "$run" ;;
       retention) run_retention "$run" ;;
+      dashboard) run_dashboard production "$run"; run_dashboard embedded "$run" ;;
       *) run_mode "$mode" "$run" ;;
     esac
   done

@@ -135,13 +135,11 @@ fn start_in_process_worker(
     } else {
         settings.worker.sweep().lease
     };
-    if let Some(keep) = settings.worker.retention() {
-        tasks.push(tokio::spawn(pulseboard_worker::run_retention(
-            store.clone(),
-            keep,
-            shutdown.clone(),
-        )));
-    }
+    tasks.push(tokio::spawn(pulseboard_worker::run_upkeep(
+        store.clone(),
+        settings.worker.retention(),
+        shutdown.clone(),
+    )));
     tasks.push(tokio::spawn(run_recovery_sweep(
         store,
         queue.clone(),

@@ -108,14 +108,21 @@ pub trait EventStore: Send + Sync + 'static {
     /// Events not yet in a final status: the backlog.
     async fn count_unfinished(&self) -> StoreResult<i64>;
 
-    /// Events per status, over all users; statuses with no events are left out.
+    /// Events per status, over all users; statuses with no events are left out. Read from
+    /// counters the store keeps as events are written, so the cost does not grow with the table.
     async fn counts_by_status(&self) -> StoreResult<Vec<StatusCount>>;
 
     /// The most recently failed events (`validation_error` or `failed`), newest first.
     async fn recent_failures(&self, limit: u32) -> StoreResult<Vec<StoredEvent>>;
 
-    /// Accepted / processed / failed counts per minute since `since`, oldest first.
+    /// Accepted / processed / failed counts per minute since `since` (at most two hours
+    /// back), oldest first; read from counters like [`Self::counts_by_status`]. An event counts
+    /// when it happens: a replayed event that is processed again counts again.
     async fn activity_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<MinuteActivity>>;
+
+    /// Upkeep of those counters, for the worker to call about once a minute: folds the rows
+    /// of ended database sessions together and drops minutes older than two hours.
+    async fn fold_counters(&self) -> StoreResult<()>;
 
     /// Every event a job carried, in id order.
     async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>>;
@@ -290,6 +297,14 @@ macro_rules! unfinished_sql_list {
 }
 pub(crate) use unfinished_sql_list;
 
+/// The final statuses other than `processed` (the failures), spelled out for the same reason.
+macro_rules! failure_sql_list {
+    () => {
+        "('validation_error', 'failed')"
+    };
+}
+pub(crate) use failure_sql_list;
+
 /// Spellings of the final statuses.
 fn final_statuses() -> Vec<&'static str> {
     let all = pulseboard_core::EventStatus::ALL;
@@ -298,36 +313,6 @@ fn final_statuses() -> Vec<&'static str> {
             .filter(|status| status.is_final())
             .collect::<Vec<_>>(),
     )
-}
-
-/// Merges per-minute accepted counts and per-minute final counts into one series.
-fn merge_activity(
-    accepted: Vec<(DateTime<Utc>, i64)>,
-    finished: Vec<(DateTime<Utc>, String, i64)>,
-) -> Vec<MinuteActivity> {
-    use std::collections::BTreeMap;
-    let mut minutes: BTreeMap<DateTime<Utc>, MinuteActivity> = BTreeMap::new();
-    let empty = |minute| MinuteActivity {
-        minute,
-        accepted: 0,
-        processed: 0,
-        failed: 0,
-    };
-    for (minute, count) in accepted {
-        minutes
-            .entry(minute)
-            .or_insert_with(|| empty(minute))
-            .accepted += count;
-    }
-    for (minute, status, count) in finished {
-        let entry = minutes.entry(minute).or_insert_with(|| empty(minute));
-        if status == pulseboard_core::EventStatus::Processed.as_str() {
-            entry.processed += count;
-        } else {
-            entry.failed += count;
-        }
-    }
-    minutes.into_values().collect()
 }
 
 #[cfg(test)]
@@ -343,5 +328,16 @@ mod tests {
             unfinished_sql_list!(),
             format!("({})", unfinished.join(", "))
         );
+    }
+
+    #[test]
+    fn the_failure_sql_list_matches_the_status_model() {
+        use pulseboard_core::EventStatus;
+        let failures: Vec<String> = EventStatus::ALL
+            .into_iter()
+            .filter(|status| status.is_final() && *status != EventStatus::Processed)
+            .map(|status| format!("'{}'", status.as_str()))
+            .collect();
+        assert_eq!(failure_sql_list!(), format!("({})", failures.join(", ")));
     }
 }

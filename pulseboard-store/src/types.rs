@@ -194,6 +194,17 @@ pub struct MinuteActivity {
     pub failed: i64,
 }
 
+impl From<(DateTime<Utc>, i64, i64, i64)> for MinuteActivity {
+    fn from((minute, accepted, processed, failed): (DateTime<Utc>, i64, i64, i64)) -> Self {
+        Self {
+            minute,
+            accepted,
+            processed,
+            failed,
+        }
+    }
+}
+
 /// Where a recovery sweep stands: the last event it took, in (last change, id) order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SweepCursor {

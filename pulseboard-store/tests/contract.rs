@@ -69,6 +69,7 @@ contract_tests!(
     write_keys_are_found_by_hash_until_revoked_and_count_their_use,
     replay_moves_only_the_owners_failures_back_to_enqueued,
     retention_purges_only_final_events_older_than_the_cutoff,
+    the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write,
 );
 
 async fn user(store: &Arc<dyn EventStore>, email: &str) -> User {
@@ -1199,5 +1200,140 @@ async fn retention_purges_only_final_events_older_than_the_cutoff(store: Arc<dyn
             deleted: 0,
             next: None
         }
+    );
+}
+
+/// Events per status as the rows say, read through the owner's listing.
+async fn counted_from_rows(store: &Arc<dyn EventStore>, owner: &User) -> Vec<(EventStatus, i64)> {
+    let filter = EventFilter {
+        limit: 1_000,
+        ..Default::default()
+    };
+    let mut counts = std::collections::BTreeMap::new();
+    for event in store.list_events(owner.id, &filter).await.unwrap() {
+        *counts.entry(event.status).or_insert(0) += 1;
+    }
+    counts.into_iter().collect()
+}
+
+async fn counted_by_counters(store: &Arc<dyn EventStore>) -> Vec<(EventStatus, i64)> {
+    let mut counts: Vec<_> = store
+        .counts_by_status()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|count| (count.status, count.count))
+        .collect();
+    counts.sort();
+    counts
+}
+
+/// Accepted, processed and failed over the last hour.
+async fn activity_totals(store: &Arc<dyn EventStore>) -> (i64, i64, i64) {
+    let since = Utc::now() - chrono::Duration::hours(1);
+    let minutes = store.activity_per_minute(since).await.unwrap();
+    minutes.iter().fold((0, 0, 0), |sum, minute| {
+        (
+            sum.0 + minute.accepted,
+            sum.1 + minute.processed,
+            sum.2 + minute.failed,
+        )
+    })
+}
+
+async fn the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write(
+    store: Arc<dyn EventStore>,
+) {
+    let owner = user(&store, "counters@example.com").await;
+    let check = |step: &'static str| {
+        let store = store.clone();
+        let owner = owner.clone();
+        async move {
+            assert_eq!(
+                counted_by_counters(&store).await,
+                counted_from_rows(&store, &owner).await,
+                "after {step}"
+            );
+        }
+    };
+    // Concurrent inserts, from as many connections as the pool gives.
+    let inserters: Vec<_> = (0..8)
+        .map(|n| {
+            let (store, owner) = (store.clone(), owner.clone());
+            tokio::spawn(async move {
+                let events: Vec<_> = (0..10).map(|i| event(&format!("e{n}-{i}"), "{}")).collect();
+                insert(&store, &owner, &events).await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for inserter in inserters {
+        ids.extend(inserter.await.unwrap());
+    }
+    check("concurrent inserts").await;
+    insert(
+        &store,
+        &owner,
+        &[event("bad", "{}").rejected("no event name")],
+    )
+    .await;
+    insert(&store, &owner, &[event_with_id("once", "m-1")]).await;
+    insert(&store, &owner, &[event_with_id("once again", "m-1")]).await;
+    check("a rejected insert and a repeated message id").await;
+
+    store
+        .apply_outcomes(&[processed(ids[0]), processed(ids[1])])
+        .await
+        .unwrap();
+    let rejected = EventOutcome {
+        status: EventStatus::ValidationError,
+        error: Some("Payload must be dict".into()),
+        ..processed(ids[2])
+    };
+    store.apply_outcomes(&[rejected]).await.unwrap();
+    store.record_retry(&ids[3..5], "down").await.unwrap();
+    store.mark_failed(&ids[3..4], "gave up").await.unwrap();
+    store.touch_unfinished(&ids[5..8]).await.unwrap();
+    check("outcomes, retries, a failure and lease touches").await;
+    assert_eq!(activity_totals(&store).await, (82, 2, 3));
+
+    let replay = ReplaySelection {
+        ids: Some(vec![ids[2], ids[3]]),
+        ..Default::default()
+    };
+    store.replay_events(None, &replay, 10).await.unwrap();
+    check("a replay").await;
+    store
+        .apply_outcomes(&[EventOutcome {
+            attempts_before: 1,
+            ..processed(ids[2])
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        activity_totals(&store).await,
+        (82, 3, 3),
+        "a replayed event processed again counts again"
+    );
+
+    store.fold_counters().await.unwrap();
+    check("folding the counters").await;
+    let future = Utc::now() + chrono::Duration::minutes(1);
+    let mut after = None;
+    loop {
+        let round = store
+            .purge_finished_before(future, after, 10)
+            .await
+            .unwrap();
+        match round.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    check("a retention purge").await;
+    assert_eq!(
+        activity_totals(&store).await,
+        (82, 3, 3),
+        "purged events stay in the activity of their minute"
     );
 }

@@ -57,6 +57,23 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and
         3,
         "the backlog is carried over"
     );
+    let mut counts: Vec<_> = store
+        .counts_by_status()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|count| (count.status, count.count))
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            (EventStatus::Enqueued, 3),
+            (EventStatus::Processed, 1),
+            (EventStatus::Failed, 1)
+        ],
+        "the dashboard counters start from the rows already there"
+    );
     let failures = store.recent_failures(10).await.unwrap();
     assert_eq!(failures.iter().map(|e| e.id.0).collect::<Vec<_>>(), [4]);
     let failed_filter = EventFilter {
@@ -112,4 +129,158 @@ async fn processes_that_migrate_one_database_at_the_same_moment_all_start() {
             .unwrap()
             .expect("every process migrates or finds the schema current");
     }
+}
+
+#[tokio::test]
+async fn upgrading_a_sqlite_database_starts_the_dashboard_counters_from_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = pulseboard_store::test_support::fresh_sqlite_url(dir.path());
+    let store = pulseboard_store::SqliteStore::connect(&url, 2)
+        .await
+        .unwrap();
+    let mut before_counters = sqlx::migrate!("./migrations/sqlite");
+    let count = before_counters
+        .migrations
+        .iter()
+        .position(|migration| migration.description.contains("counters"))
+        .expect("the counters migration");
+    before_counters.migrations = Cow::Owned(before_counters.migrations[..count].to_vec());
+    before_counters.run(store.pool()).await.unwrap();
+    let now = pulseboard_core::format_timestamp(chrono::Utc::now());
+    sqlx::query(
+        "INSERT INTO users (email, password_hash, created_at) VALUES ('s@example.com', 'h', ?1)",
+    )
+    .bind(&now)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO events (user_id, task_id, event_name, event_type, payload, status, \
+                             created_at, updated_at) \
+         VALUES (1, 't', 'a', 't', '{}', 'enqueued', ?1, ?1), \
+                (1, 't', 'b', 't', '{}', 'processed', ?1, ?1), \
+                (1, 't', 'c', 't', '{}', 'processed', ?1, ?1), \
+                (1, 't', 'd', 't', '{}', 'validation_error', ?1, ?1)",
+    )
+    .bind(&now)
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    store.migrate().await.unwrap();
+
+    let store: &dyn pulseboard_store::EventStore = &store;
+    let mut counts: Vec<_> = store
+        .counts_by_status()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|count| (count.status, count.count))
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            (EventStatus::Enqueued, 1),
+            (EventStatus::Processed, 2),
+            (EventStatus::ValidationError, 1)
+        ]
+    );
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    let totals =
+        store
+            .activity_per_minute(since)
+            .await
+            .unwrap()
+            .iter()
+            .fold((0, 0, 0), |sum, minute| {
+                (
+                    sum.0 + minute.accepted,
+                    sum.1 + minute.processed,
+                    sum.2 + minute.failed,
+                )
+            });
+    assert_eq!(
+        totals,
+        (4, 2, 1),
+        "the last hours' activity is carried over"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folding_moves_the_counters_of_ended_postgres_sessions_into_one_row() {
+    let url = fresh_postgres_url().await;
+    let store = PostgresStore::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let short_lived = PostgresStore::connect(&url, 4).await.unwrap();
+    let owner = pulseboard_store::EventStore::create_user(
+        &short_lived,
+        &pulseboard_store::NewUser {
+            email: "fold@example.com".into(),
+            password_hash: "h".into(),
+            full_name: None,
+        },
+    )
+    .await
+    .unwrap();
+    let event = pulseboard_core::NewEvent::parse(pulseboard_core::RawEventFields {
+        event_name: Some("e"),
+        event_type: Some("t"),
+        ..Default::default()
+    })
+    .unwrap();
+    for _ in 0..5 {
+        let rows = [pulseboard_store::EventToInsert {
+            owner: owner.id,
+            event: &event,
+        }];
+        pulseboard_store::EventStore::insert_events(&short_lived, "task", &rows)
+            .await
+            .unwrap();
+    }
+    short_lived.pool().close().await;
+    // A backend exits a moment after its client has gone: wait until none is listed.
+    let live_rows = "SELECT count(*) FROM event_status_counts \
+                     WHERE session IN (SELECT pid FROM pg_stat_activity)";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sqlx::query_scalar::<_, i64>(live_rows)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed sessions never ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let ended_rows = "SELECT count(*) FROM event_status_counts \
+                      WHERE session <> 0 AND session NOT IN (SELECT pid FROM pg_stat_activity)";
+    let before: i64 = sqlx::query_scalar(ended_rows)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(before >= 1, "the closed pool's sessions left counter rows");
+
+    pulseboard_store::EventStore::fold_counters(&store)
+        .await
+        .unwrap();
+
+    let after: i64 = sqlx::query_scalar(ended_rows)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(after, 0, "no row of an ended session is left");
+    let counts = pulseboard_store::EventStore::counts_by_status(&store)
+        .await
+        .unwrap();
+    assert_eq!(
+        counts
+            .iter()
+            .map(|count| (count.status, count.count))
+            .collect::<Vec<_>>(),
+        [(EventStatus::Enqueued, 5)],
+        "folding keeps every count"
+    );
 }

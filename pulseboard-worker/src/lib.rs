@@ -13,8 +13,8 @@ pub mod metrics;
 mod metrics_server;
 mod queue;
 mod redis_queue;
-mod retention;
 mod sweep;
+mod upkeep;
 
 pub use embedded::{EmbeddedQueue, EmbeddedWorker, embedded_queue};
 pub use job::{JobContext, JobError, JobSummary, ProcessEvents, run_job};
@@ -24,10 +24,10 @@ pub use queue::{JobQueue, QueueError, QueueStats, WorkerHeartbeat, new_task_id};
 pub use redis_queue::{
     DEFAULT_QUEUE_NAME, RedisQueue, RedisSettings, WorkerRunSettings, run_redis_worker,
 };
-pub use retention::{purge_once, run_retention};
 pub use sweep::{
     GenerationWatch, QUEUE_LOSS_CHECK, SweepSettings, run_recovery_sweep, sweep_before, sweep_once,
 };
+pub use upkeep::{purge_once, run_upkeep};
 mod options;
 pub mod telemetry;
 

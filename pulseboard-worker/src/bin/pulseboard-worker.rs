@@ -84,13 +84,11 @@ async fn main() -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
-    let retention = config.worker.retention().map(|keep| {
-        tokio::spawn(pulseboard_worker::run_retention(
-            store.clone(),
-            keep,
-            shutdown.clone(),
-        ))
-    });
+    let upkeep = tokio::spawn(pulseboard_worker::run_upkeep(
+        store.clone(),
+        config.worker.retention(),
+        shutdown.clone(),
+    ));
     let sweep = tokio::spawn(run_recovery_sweep(
         store,
         Arc::new(queue.clone()) as Arc<dyn JobQueue>,
@@ -109,8 +107,6 @@ async fn main() -> anyhow::Result<()> {
     shutdown.cancel();
     worker.await?;
     sweep.await?;
-    if let Some(retention) = retention {
-        retention.await?;
-    }
+    upkeep.await?;
     Ok(())
 }

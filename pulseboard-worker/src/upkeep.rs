@@ -1,5 +1,7 @@
-//! Retention: events older than `PULSEBOARD_RETENTION_DAYS` in a final state are deleted, in
-//! small rounds with pauses between them, so the purge never holds locks or the store for long.
+//! The store's upkeep, once a minute:
+//! - the dashboard's counters are folded (see [`EventStore::fold_counters`]);
+//! - retention: events older than `PULSEBOARD_RETENTION_DAYS` in a final state are deleted, in
+//!   small rounds with pauses between them, so the purge never holds locks or the store for long.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +15,8 @@ use tracing::{info, warn};
 const ROUND_EVENTS: u32 = 1_000;
 /// Pause between two rounds: leaves the store to ingest.
 const ROUND_PAUSE: Duration = Duration::from_millis(50);
-/// Time between two purges.
-const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// Time between two rounds of upkeep.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Deletes every final event created more than `keep` ago; returns how many.
 pub async fn purge_once(store: &dyn EventStore, keep: Duration) -> anyhow::Result<u64> {
@@ -34,24 +36,33 @@ pub async fn purge_once(store: &dyn EventStore, keep: Duration) -> anyhow::Resul
     }
 }
 
-/// Purges every [`PURGE_INTERVAL`] until `shutdown`, keeping `keep` of final events.
-pub async fn run_retention(
+/// Every [`UPKEEP_INTERVAL`] until `shutdown`: folds the counters and, with `retention`,
+/// purges the final events older than it.
+pub async fn run_upkeep(
     store: Arc<dyn EventStore>,
-    keep: Duration,
+    retention: Option<Duration>,
     shutdown: CancellationToken,
 ) {
     while !shutdown.is_cancelled() {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            purged = purge_once(store.as_ref(), keep) => match purged {
-                Ok(0) => {}
-                Ok(deleted) => info!(events = deleted, "retention purge deleted old final events"),
-                Err(error) => warn!(error = %error, "retention purge failed; will try again"),
-            },
+            () = upkeep_once(store.as_ref(), retention) => {}
         }
         tokio::select! {
             _ = shutdown.cancelled() => {}
-            _ = tokio::time::sleep(PURGE_INTERVAL) => {}
+            _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
         }
+    }
+}
+
+async fn upkeep_once(store: &dyn EventStore, retention: Option<Duration>) {
+    if let Err(error) = store.fold_counters().await {
+        warn!(error = %error, "folding the dashboard counters failed; will try again");
+    }
+    let Some(keep) = retention else { return };
+    match purge_once(store, keep).await {
+        Ok(0) => {}
+        Ok(deleted) => info!(events = deleted, "retention purge deleted old final events"),
+        Err(error) => warn!(error = %error, "retention purge failed; will try again"),
     }
 }
