@@ -16,6 +16,12 @@ pub const MAX_SESSION_ID_CHARS: usize = 255;
 pub const MAX_MESSAGE_ID_CHARS: usize = 255;
 /// Longest accepted client `user_id` or `anonymous_id`, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 255;
+/// The deepest nesting of arrays and objects a payload (or context) may have to be stored at
+/// all. Far above the processing rule's depth of 10 (see [`crate::Limits`]): a payload between
+/// the two is accepted and then judged `validation_error`, as clients expect; one deeper than
+/// this is refused at the door, so no answer of the API nests deeper than this plus a few
+/// levels and every common JSON reader (Python's `json`, JavaScript, serde_json) can read it.
+pub const MAX_PAYLOAD_NESTING: usize = 64;
 
 /// The fields of an event as a client sent them, before any rule was applied.
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,6 +86,14 @@ pub enum FieldError {
         /// The field's name in the request body.
         field: &'static str,
     },
+    /// Arrays and objects nest deeper than [`MAX_PAYLOAD_NESTING`].
+    #[error("{field} must not nest arrays and objects more than {max_levels} levels deep")]
+    TooDeep {
+        /// The field's name in the request body.
+        field: &'static str,
+        /// The limit, in levels.
+        max_levels: usize,
+    },
 }
 
 impl FieldError {
@@ -90,7 +104,8 @@ impl FieldError {
             | Self::Empty { field }
             | Self::TooLong { field, .. }
             | Self::ContainsNul { field }
-            | Self::LoneSurrogate { field } => field,
+            | Self::LoneSurrogate { field }
+            | Self::TooDeep { field, .. } => field,
         }
     }
 }
@@ -300,7 +315,45 @@ fn payload(field: &'static str, json: Option<&str>) -> Result<String, FieldError
     if has_lone_surrogate_escape(json) {
         return Err(FieldError::LoneSurrogate { field });
     }
+    if nests_deeper_than(json, MAX_PAYLOAD_NESTING) {
+        return Err(FieldError::TooDeep {
+            field,
+            max_levels: MAX_PAYLOAD_NESTING,
+        });
+    }
     Ok(json.to_owned())
+}
+
+/// Whether arrays and objects in `json` nest more than `max_levels` deep (`[]` is one level).
+///
+/// `json` must be syntactically valid JSON (the server's parser checked it): brackets outside
+/// strings then open and close containers, so one pass over the bytes counts the nesting
+/// without parsing, and without recursion however deep it goes.
+fn nests_deeper_than(json: &str, max_levels: usize) -> bool {
+    let (mut level, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in json.as_bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                level += 1;
+                if level > max_levels {
+                    return true;
+                }
+            }
+            b']' | b'}' => level = level.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether JSON text holds a `\uXXXX` surrogate escape that is not part of a high–low pair.

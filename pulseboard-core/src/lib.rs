@@ -42,10 +42,11 @@ mod write_key;
 
 pub use event::{
     FieldError, MAX_CLIENT_ID_CHARS, MAX_EVENT_NAME_CHARS, MAX_EVENT_TYPE_CHARS,
-    MAX_MESSAGE_ID_CHARS, MAX_SESSION_ID_CHARS, MAX_SOURCE_CHARS, NewEvent, RawEventFields,
+    MAX_MESSAGE_ID_CHARS, MAX_PAYLOAD_NESTING, MAX_SESSION_ID_CHARS, MAX_SOURCE_CHARS, NewEvent,
+    RawEventFields,
 };
 pub use lease::Lease;
-pub use normalize::{Conversion, NormalizationRules, format_timestamp};
+pub use normalize::{Conversion, NormalizationRules, format_timestamp, properties_json};
 pub use process::{Outcome, ProcessInput, Processor};
 pub use retry::{
     AttemptBudget, MAX_FAILURE_MESSAGE_CHARS, RetryDecision, RetryPolicy, failure_message,

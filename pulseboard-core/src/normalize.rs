@@ -95,6 +95,43 @@ impl NormalizationRules {
     }
 }
 
+/// The text to store for `properties` (as [`NormalizationRules::normalize`] built them from
+/// `payload_json`), with `original` spliced in as `payload_json` itself rather than
+/// re-serialized: numbers keep every digit as written (`123456789012345678901234567890`,
+/// `-0`, `1.0`), keys keep their order, and a repeated key stays repeated. `original` comes
+/// first; a `null` payload is `{}`, as in `properties`.
+///
+/// ```
+/// use chrono::Utc;
+/// use pulseboard_core::{NormalizationRules, properties_json};
+///
+/// let payload_json = r#"{"duration": "2", "big": 123456789012345678901234567890}"#;
+/// let properties = NormalizationRules::default()
+///     .normalize(serde_json::from_str(payload_json).unwrap(), Utc::now());
+/// let text = properties_json(&properties, payload_json);
+/// assert!(text.starts_with(r#"{"original":{"duration": "2", "big": 123456789012345678901234567890},"#));
+/// assert!(text.contains(r#""duration":2.0"#));
+/// ```
+pub fn properties_json(properties: &Value, payload_json: &str) -> String {
+    let original = match payload_json.trim() {
+        "null" => "{}",
+        text => text,
+    };
+    let mut text = String::with_capacity(original.len() + 64);
+    text.push_str("{\"original\":");
+    text.push_str(original);
+    if let Value::Object(fields) = properties {
+        for (key, value) in fields.iter().filter(|(key, _)| *key != "original") {
+            text.push(',');
+            text.push_str(&Value::from(key.as_str()).to_string());
+            text.push(':');
+            text.push_str(&value.to_string());
+        }
+    }
+    text.push('}');
+    text
+}
+
 /// The timestamp format of the API: RFC 3339, UTC, microseconds, e.g. `2025-12-18T10:30:00.123456Z`.
 pub fn format_timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)

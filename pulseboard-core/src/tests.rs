@@ -489,3 +489,65 @@ fn message_ids_are_optional_non_empty_and_at_most_255_characters() {
         }
     );
 }
+
+fn event_with_payload(payload_json: &str) -> Result<NewEvent, FieldError> {
+    NewEvent::parse(RawEventFields {
+        event_name: Some("deep"),
+        event_type: Some("test"),
+        payload_json: Some(payload_json),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn payloads_nested_past_the_hard_cap_are_refused_at_the_door() {
+    let nested = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+    assert!(event_with_payload(&nested(MAX_PAYLOAD_NESTING)).is_ok());
+    assert_eq!(
+        event_with_payload(&nested(MAX_PAYLOAD_NESTING + 1)),
+        Err(FieldError::TooDeep {
+            field: "payload",
+            max_levels: MAX_PAYLOAD_NESTING
+        })
+    );
+    let objects = format!("{}1{}", r#"{"a":"#.repeat(65), "}".repeat(65));
+    assert!(matches!(
+        event_with_payload(&objects),
+        Err(FieldError::TooDeep { .. })
+    ));
+    // Brackets and escaped quotes inside strings open nothing.
+    let in_strings = format!(
+        r#"{{"text": "{}\"{}", "ok": [1]}}"#,
+        "[".repeat(100),
+        "{".repeat(100)
+    );
+    assert!(event_with_payload(&in_strings).is_ok());
+    // Between the rule's 10 and the cap: stored, then judged by the worker.
+    assert!(event_with_payload(&nested(11)).is_ok());
+}
+
+#[test]
+fn stored_properties_keep_the_original_payload_text_exactly() {
+    let payload_json =
+        r#"{"a":-0,"c":123456789012345678901234567890,"dup":1,"dup":2,"duration":"2"}"#;
+    let input = ProcessInput {
+        event_name: "exact",
+        event_type: "test",
+        payload_json,
+    };
+    let Outcome::Processed { properties } = Processor::default().process(input, now()) else {
+        panic!("expected success")
+    };
+    let text = properties_json(&properties, payload_json);
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"original":{payload_json},"duration":2.0,"normalized_at":"{}"}}"#,
+            format_timestamp(now())
+        )
+    );
+    assert_eq!(properties_json(&properties, " null "), {
+        let rest = text.split_once(payload_json).unwrap().1;
+        format!(r#"{{"original":{{}}{rest}"#)
+    });
+}

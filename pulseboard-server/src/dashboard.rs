@@ -3,7 +3,7 @@
 //! (depth, workers). Every route requires the operator token; without one configured the
 //! dashboard stays closed.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::{header, request::Parts};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::bearer_token;
+use crate::extract::{PathParam, bearer_token};
 use crate::routes::{EventView, parse_event_id};
 
 const PAGE: &str = include_str!("dashboard.html");
@@ -122,7 +122,7 @@ async fn overview(_: Operator, State(state): State<AppState>) -> Result<Json<Val
 async fn task(
     _: Operator,
     State(state): State<AppState>,
-    Path(task_id): Path<String>,
+    PathParam(task_id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     let events = state.store().events_for_task(&task_id).await?;
     Ok(Json(
@@ -133,7 +133,7 @@ async fn task(
 async fn event(
     _: Operator,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<EventView>, ApiError> {
     let id = parse_event_id(&id)?;
     let event = state

@@ -180,3 +180,38 @@ pub(crate) fn bearer_token_of(value: &str) -> Option<&str> {
         .then_some(token.trim())
         .filter(|token| !token.is_empty())
 }
+
+/// Query parameters, with the API's error contract: a query that does not fit `T` (a repeated
+/// parameter, a parameter that is not valid UTF-8 once decoded) is 422 naming the query,
+/// where axum's own `Query` would answer 400 in plain text.
+pub(crate) struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(query)| Self(query))
+            .map_err(|rejection| {
+                ApiError::invalid(vec![json!("query")], rejection.body_text(), "query_invalid")
+            })
+    }
+}
+
+/// One path parameter as text, with the API's error contract: a segment that does not decode
+/// to UTF-8 is 422 naming the path, where axum's own `Path` would answer 400 in plain text.
+pub(crate) struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|rejection| {
+                ApiError::invalid(vec![json!("path")], rejection.body_text(), "path_invalid")
+            })
+    }
+}

@@ -120,8 +120,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// when it happens: a replayed event that is processed again counts again.
     async fn activity_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<MinuteActivity>>;
 
-    /// Upkeep of those counters, for the worker to call about once a minute: folds the rows
-    /// of ended database sessions together and drops minutes older than two hours.
+    /// Upkeep of those counters, for the worker to call every few seconds: moves what the
+    /// writes appended into the counters (PostgreSQL) and drops minutes older than two hours.
+    /// Readers get the same counts before and after.
     async fn fold_counters(&self) -> StoreResult<()>;
 
     /// Every event a job carried, in id order.

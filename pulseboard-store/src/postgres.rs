@@ -524,9 +524,12 @@ impl EventStore for PostgresStore {
     }
 
     async fn counts_by_status(&self) -> StoreResult<Vec<StatusCount>> {
-        // The counters the triggers of migration 0007 keep: a few rows, however big `events`.
+        // The counters of migration 0007 plus the deltas not folded in yet: a few rows,
+        // however big `events` is.
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, sum(events)::bigint FROM event_status_counts \
+            "SELECT status, sum(events)::bigint FROM ( \
+                 SELECT status, events FROM event_status_counts \
+                 UNION ALL SELECT status, events FROM event_status_deltas) counted \
              GROUP BY status HAVING sum(events) <> 0",
         )
         .fetch_all(&self.pool)
@@ -551,7 +554,11 @@ impl EventStore for PostgresStore {
     async fn activity_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<MinuteActivity>> {
         let rows: Vec<(DateTime<Utc>, i64, i64, i64)> = sqlx::query_as(
             "SELECT minute, sum(accepted)::bigint, sum(processed)::bigint, sum(failed)::bigint \
-             FROM event_activity_minutes WHERE minute >= date_trunc('minute', $1::timestamptz) \
+             FROM ( \
+                 SELECT minute, accepted, processed, failed FROM event_activity_minutes \
+                 UNION ALL SELECT minute, accepted, processed, failed FROM event_activity_deltas \
+             ) counted \
+             WHERE minute >= date_trunc('minute', $1::timestamptz) \
              GROUP BY minute ORDER BY minute",
         )
         .bind(since)

@@ -208,21 +208,19 @@ async fn upgrading_a_sqlite_database_starts_the_dashboard_counters_from_its_rows
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn folding_moves_the_counters_of_ended_postgres_sessions_into_one_row() {
+async fn folding_moves_the_postgres_counter_deltas_into_the_counters_and_keeps_every_count() {
     let url = fresh_postgres_url().await;
-    let store = PostgresStore::connect(&url, 2).await.unwrap();
+    let store = PostgresStore::connect(&url, 4).await.unwrap();
     store.migrate().await.unwrap();
-    let short_lived = PostgresStore::connect(&url, 4).await.unwrap();
-    let owner = pulseboard_store::EventStore::create_user(
-        &short_lived,
-        &pulseboard_store::NewUser {
+    let store_dyn: &dyn pulseboard_store::EventStore = &store;
+    let owner = store_dyn
+        .create_user(&pulseboard_store::NewUser {
             email: "fold@example.com".into(),
             password_hash: "h".into(),
             full_name: None,
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
     let event = pulseboard_core::NewEvent::parse(pulseboard_core::RawEventFields {
         event_name: Some("e"),
         event_type: Some("t"),
@@ -234,47 +232,27 @@ async fn folding_moves_the_counters_of_ended_postgres_sessions_into_one_row() {
             owner: owner.id,
             event: &event,
         }];
-        pulseboard_store::EventStore::insert_events(&short_lived, "task", &rows)
-            .await
-            .unwrap();
+        store_dyn.insert_events("task", &rows).await.unwrap();
     }
-    short_lived.pool().close().await;
-    // A backend exits a moment after its client has gone: wait until none is listed.
-    let live_rows = "SELECT count(*) FROM event_status_counts \
-                     WHERE session IN (SELECT pid FROM pg_stat_activity)";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while sqlx::query_scalar::<_, i64>(live_rows)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-        > 0
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the closed sessions never ended"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let ended_rows = "SELECT count(*) FROM event_status_counts \
-                      WHERE session <> 0 AND session NOT IN (SELECT pid FROM pg_stat_activity)";
-    let before: i64 = sqlx::query_scalar(ended_rows)
+    let deltas = "SELECT (SELECT count(*) FROM event_status_deltas) \
+                       + (SELECT count(*) FROM event_activity_deltas)";
+    let before: i64 = sqlx::query_scalar(deltas)
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert!(before >= 1, "the closed pool's sessions left counter rows");
+    assert_eq!(
+        before, 10,
+        "each insert statement appended one row to each delta table"
+    );
 
-    pulseboard_store::EventStore::fold_counters(&store)
-        .await
-        .unwrap();
+    store_dyn.fold_counters().await.unwrap();
 
-    let after: i64 = sqlx::query_scalar(ended_rows)
+    let after: i64 = sqlx::query_scalar(deltas)
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(after, 0, "no row of an ended session is left");
-    let counts = pulseboard_store::EventStore::counts_by_status(&store)
-        .await
-        .unwrap();
+    assert_eq!(after, 0, "every delta was folded");
+    let counts = store_dyn.counts_by_status().await.unwrap();
     assert_eq!(
         counts
             .iter()
@@ -283,4 +261,13 @@ async fn folding_moves_the_counters_of_ended_postgres_sessions_into_one_row() {
         [(EventStatus::Enqueued, 5)],
         "folding keeps every count"
     );
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    let accepted: i64 = store_dyn
+        .activity_per_minute(since)
+        .await
+        .unwrap()
+        .iter()
+        .map(|minute| minute.accepted)
+        .sum();
+    assert_eq!(accepted, 5);
 }

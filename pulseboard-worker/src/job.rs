@@ -225,7 +225,10 @@ fn judge(
             EventOutcome {
                 id: event.id,
                 status,
-                properties_json: Some(properties.to_string()),
+                properties_json: Some(pulseboard_core::properties_json(
+                    &properties,
+                    &event.payload_json,
+                )),
                 error: None,
                 decided_at: now,
                 attempts_before: event.attempts,

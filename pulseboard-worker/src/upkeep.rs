@@ -1,6 +1,7 @@
-//! The store's upkeep, once a minute:
-//! - the dashboard's counters are folded (see [`EventStore::fold_counters`]);
-//! - retention: events older than `PULSEBOARD_RETENTION_DAYS` in a final state are deleted, in
+//! The store's upkeep:
+//! - every [`FOLD_INTERVAL`], the dashboard's counters are folded (see
+//!   [`EventStore::fold_counters`]), so the deltas a reader adds up stay few;
+//! - every [`PURGE_INTERVAL`], retention: events older than `PULSEBOARD_RETENTION_DAYS` in a final state are deleted, in
 //!   small rounds with pauses between them, so the purge never holds locks or the store for long.
 
 use std::sync::Arc;
@@ -15,8 +16,10 @@ use tracing::{info, warn};
 const ROUND_EVENTS: u32 = 1_000;
 /// Pause between two rounds: leaves the store to ingest.
 const ROUND_PAUSE: Duration = Duration::from_millis(50);
-/// Time between two rounds of upkeep.
-const UPKEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Time between two folds of the counters.
+const FOLD_INTERVAL: Duration = Duration::from_secs(5);
+/// Time between two retention purges.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Deletes every final event created more than `keep` ago; returns how many.
 pub async fn purge_once(store: &dyn EventStore, keep: Duration) -> anyhow::Result<u64> {
@@ -36,33 +39,47 @@ pub async fn purge_once(store: &dyn EventStore, keep: Duration) -> anyhow::Resul
     }
 }
 
-/// Every [`UPKEEP_INTERVAL`] until `shutdown`: folds the counters and, with `retention`,
-/// purges the final events older than it.
+/// Until `shutdown`: folds the counters every [`FOLD_INTERVAL`] and, with `retention`, purges
+/// the final events older than it every [`PURGE_INTERVAL`], side by side, so a long purge
+/// does not hold up the folds.
 pub async fn run_upkeep(
     store: Arc<dyn EventStore>,
     retention: Option<Duration>,
     shutdown: CancellationToken,
 ) {
+    let fold = every(FOLD_INTERVAL, &shutdown, || async {
+        if let Err(error) = store.fold_counters().await {
+            warn!(error = %error, "folding the dashboard counters failed; will try again");
+        }
+    });
+    let purge = async {
+        let Some(keep) = retention else { return };
+        every(PURGE_INTERVAL, &shutdown, || async {
+            match purge_once(store.as_ref(), keep).await {
+                Ok(0) => {}
+                Ok(deleted) => info!(events = deleted, "retention purge deleted old final events"),
+                Err(error) => warn!(error = %error, "retention purge failed; will try again"),
+            }
+        })
+        .await;
+    };
+    tokio::join!(fold, purge);
+}
+
+/// Runs `task` now and then `interval` after each run ends, until `shutdown`.
+async fn every<F, T>(interval: Duration, shutdown: &CancellationToken, task: F)
+where
+    F: Fn() -> T,
+    T: std::future::Future<Output = ()>,
+{
     while !shutdown.is_cancelled() {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            () = upkeep_once(store.as_ref(), retention) => {}
+            () = task() => {}
         }
         tokio::select! {
             _ = shutdown.cancelled() => {}
-            _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
+            _ = tokio::time::sleep(interval) => {}
         }
-    }
-}
-
-async fn upkeep_once(store: &dyn EventStore, retention: Option<Duration>) {
-    if let Err(error) = store.fold_counters().await {
-        warn!(error = %error, "folding the dashboard counters failed; will try again");
-    }
-    let Some(keep) = retention else { return };
-    match purge_once(store, keep).await {
-        Ok(0) => {}
-        Ok(deleted) => info!(events = deleted, "retention purge deleted old final events"),
-        Err(error) => warn!(error = %error, "retention purge failed; will try again"),
     }
 }

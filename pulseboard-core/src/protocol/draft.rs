@@ -50,6 +50,9 @@ impl FieldNames {
             }
             FieldError::ContainsNul { .. } => FieldError::ContainsNul { field }.to_string(),
             FieldError::LoneSurrogate { .. } => FieldError::LoneSurrogate { field }.to_string(),
+            FieldError::TooDeep { max_levels, .. } => {
+                FieldError::TooDeep { field, max_levels }.to_string()
+            }
         }
     }
 }

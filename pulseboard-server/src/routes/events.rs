@@ -1,7 +1,7 @@
 //! The event routes: submit one, submit a batch, read one, list.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use pulseboard_core::{EventStatus, FieldError, NewEvent, RawEventFields, format_timestamp};
 use pulseboard_store::{EventFilter, EventId, StoredEvent};
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::{ApiError, FieldIssue};
-use crate::extract::{AuthUser, JsonBody, Sender};
+use crate::extract::{AuthUser, JsonBody, PathParam, QueryParams, Sender};
 
 /// Default and largest page sizes of the listing.
 const DEFAULT_PAGE: u32 = 50;
@@ -95,7 +95,7 @@ pub(crate) async fn submit_batch(
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<EventView>, ApiError> {
     let id = parse_event_id(&id)?;
     // Another user's event answers 404 too: existence is not revealed.
@@ -140,7 +140,7 @@ pub(crate) struct EventPage {
 pub(crate) async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(query): Query<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
     let filter = parse_filter(query)?;
     let events = state.store().list_events(user.id, &filter).await?;
@@ -317,6 +317,15 @@ pub(crate) fn field_issue(error: FieldError, loc: &[Value]) -> FieldIssue {
             at,
             "JSON should be valid Unicode: a \\uD800-\\uDFFF escape must be half of a surrogate pair",
             "json_invalid",
+        ),
+        FieldError::TooDeep { max_levels, .. } => FieldIssue::new(
+            at,
+            format!(
+                "JSON should not nest arrays and objects more than {max_levels} levels deep \
+                 (events nested more than 10 levels are accepted and then rejected as \
+                 validation_error; this deeper limit is refused at once)"
+            ),
+            "json_too_deep",
         ),
     }
 }

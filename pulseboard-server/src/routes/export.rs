@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream};
@@ -18,7 +18,7 @@ use super::EventView;
 use super::events::{ListQuery, parse_filter};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::AuthUser;
+use crate::extract::{AuthUser, QueryParams};
 
 /// Events read from the store per round: what the export holds in memory at once.
 const PAGE: u32 = 1_000;
@@ -61,7 +61,7 @@ enum Format {
 pub(crate) async fn export(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(query): Query<ExportQuery>,
+    QueryParams(query): QueryParams<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let format = match query.format.as_deref() {
         None | Some("ndjson") => Format::Ndjson,

@@ -8,6 +8,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -267,9 +268,11 @@ pub(crate) async fn posthog(
 /// Snowplow trackers send no credentials.
 pub(crate) async fn snowplow(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    key: Result<Path<String>, PathRejection>,
     SdkBody(body): SdkBody,
 ) -> Result<&'static str, SdkError> {
+    // A key that does not even decode is no key: 401 like any unknown one.
+    let key = key.map(|Path(key)| key).unwrap_or_default();
     let sender = sender_of(&state, Some(&key)).await?;
     let messages = protocol::snowplow::messages(body)?;
     let mapped = messages.iter().map(protocol::snowplow::to_event).collect();

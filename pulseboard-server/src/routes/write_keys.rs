@@ -2,7 +2,7 @@
 //! cannot manage keys.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use pulseboard_core::{WriteKeyName, format_timestamp};
 use pulseboard_store::{WriteKey, WriteKeyId};
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{AuthUser, JsonBody};
+use crate::extract::{AuthUser, JsonBody, PathParam};
 use crate::routes::events::field_issue;
 use crate::write_keys;
 
@@ -100,7 +100,7 @@ pub(crate) async fn list(
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<StatusCode, ApiError> {
     let id = id.parse::<i64>().map(WriteKeyId).map_err(|_| {
         ApiError::invalid(

@@ -142,6 +142,32 @@ impl TestApp {
         (status, headers, body)
     }
 
+    /// The status and the body's bytes exactly as sent, of a request with `body` as raw text.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, Vec<u8>) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.unwrap_or_default().to_owned()))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router answers");
+        let status = response.status();
+        let bytes = response.into_body().collect().await.expect("body");
+        (status, bytes.to_bytes().to_vec())
+    }
+
     pub async fn call(
         &self,
         method: Method,

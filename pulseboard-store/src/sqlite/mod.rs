@@ -3,6 +3,7 @@
 //! Lists (ids, statuses) are bound as one JSON array and read with `json_each`, so every statement
 //! is static text that sqlx prepares once per connection.
 
+mod counters;
 mod insert;
 mod writer;
 
@@ -130,22 +131,39 @@ impl SqliteStore {
         sources: Vec<&'static str>,
         attempts_added: i32,
     ) -> StoreResult<u64> {
-        let mut writer = self.writer().await?;
-        let result = sqlx::query(
-            "UPDATE events SET status = ?1, processing_error = ?2, updated_at = ?3, \
-                    attempts = attempts + ?6 \
-             WHERE id IN (SELECT value FROM json_each(?4)) \
-               AND status IN (SELECT value FROM json_each(?5))",
-        )
-        .bind(to.as_str())
-        .bind(error)
-        .bind(now_text())
-        .bind(json_ids(ids))
-        .bind(json_list(&sources))
-        .bind(attempts_added)
-        .execute(writer.connection())
+        let now = now_text();
+        let mut transaction = self.transaction().await?;
+        let connection = transaction.connection();
+        let result = async {
+            let moved = sqlx::query(
+                "UPDATE events SET status = ?1, processing_error = ?2, updated_at = ?3, \
+                        attempts = attempts + ?6 \
+                 WHERE id IN (SELECT value FROM json_each(?4)) \
+                   AND status IN (SELECT value FROM json_each(?5))",
+            )
+            .bind(to.as_str())
+            .bind(error)
+            .bind(&now)
+            .bind(json_ids(ids))
+            .bind(json_list(&sources))
+            .bind(attempts_added)
+            .execute(&mut *connection)
+            .await?
+            .rows_affected();
+            if to.is_final() {
+                let moved = moved as usize;
+                let (processed, failed) = if to == EventStatus::Processed {
+                    (moved, 0)
+                } else {
+                    (0, moved)
+                };
+                counters::count_finished(connection, counters::minute_of(&now), processed, failed)
+                    .await?;
+            }
+            Ok(moved)
+        }
         .await;
-        Ok(writer.finish(result).await?.rows_affected())
+        transaction.commit(result).await
     }
 }
 
@@ -213,7 +231,7 @@ impl EventStore for SqliteStore {
     ) -> StoreResult<Vec<InsertedEvent>> {
         let now = now_text();
         let mut transaction = self.transaction().await?;
-        let written = insert_rows(transaction.connection(), task_id, events, &now).await;
+        let written = insert_and_count(transaction.connection(), task_id, events, &now).await;
         let (inserted, stored) = transaction.commit(written).await?;
         match_inserted(events, task_id, &inserted, &stored)
     }
@@ -297,23 +315,32 @@ impl EventStore for SqliteStore {
             .collect();
         let rows = serde_json::to_string(&rows)
             .map_err(|error| StoreError::InvalidData(format!("outcomes: {error}")))?;
-        let mut writer = self.writer().await?;
-        let result = sqlx::query(
-            "UPDATE events SET status = o.status, properties = o.properties, \
-                    processing_error = o.error, processed_at = o.processed_at, \
-                    updated_at = o.decided_at, attempts = events.attempts + 1 \
-             FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS properties, \
-                          value ->> 3 AS error, value ->> 4 AS processed_at, \
-                          value ->> 5 AS decided_at, value ->> 6 AS attempts_before \
-                   FROM json_each(?1)) AS o \
-             WHERE events.id = o.id AND events.status IN (SELECT value FROM json_each(?2)) \
-               AND events.attempts = o.attempts_before",
-        )
-        .bind(rows)
-        .bind(json_list(&attempt_sources()))
-        .execute(writer.connection())
+        let mut transaction = self.transaction().await?;
+        let connection = transaction.connection();
+        let result = async {
+            // Each changed row's new status and minute, for the activity counters.
+            let changed: Vec<(String, String)> = sqlx::query_as(
+                "UPDATE events SET status = o.status, properties = o.properties, \
+                        processing_error = o.error, processed_at = o.processed_at, \
+                        updated_at = o.decided_at, attempts = events.attempts + 1 \
+                 FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, \
+                              value ->> 2 AS properties, value ->> 3 AS error, \
+                              value ->> 4 AS processed_at, value ->> 5 AS decided_at, \
+                              value ->> 6 AS attempts_before \
+                       FROM json_each(?1)) AS o \
+                 WHERE events.id = o.id AND events.status IN (SELECT value FROM json_each(?2)) \
+                   AND events.attempts = o.attempts_before \
+                 RETURNING substr(events.updated_at, 1, 16), events.status",
+            )
+            .bind(rows)
+            .bind(json_list(&attempt_sources()))
+            .fetch_all(&mut *connection)
+            .await?;
+            count_finished_rows(connection, &changed).await?;
+            Ok(changed.len() as u64)
+        }
         .await;
-        Ok(writer.finish(result).await?.rows_affected())
+        transaction.commit(result).await
     }
 
     async fn touch_unfinished(&self, ids: &[EventId]) -> StoreResult<u64> {
@@ -387,12 +414,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn counts_by_status(&self) -> StoreResult<Vec<StatusCount>> {
-        // The counters the triggers of migration 0004 keep: a few rows, however big `events`.
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, events FROM event_status_counts WHERE events <> 0")
-                .fetch_all(&self.pool)
-                .await?;
-        crate::rows::status_counts(rows)
+        counters::counts_by_status(&self.pool).await
     }
 
     async fn recent_failures(&self, limit: u32) -> StoreResult<Vec<StoredEvent>> {
@@ -470,16 +492,23 @@ impl EventStore for SqliteStore {
         let deleted = if old.is_empty() {
             0
         } else {
-            let mut writer = self.writer().await?;
-            let result = sqlx::query(
-                "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?1)) \
-                   AND status IN (SELECT value FROM json_each(?2))",
-            )
-            .bind(serde_json::to_string(&old).unwrap_or_else(|_| "[]".to_owned()))
-            .bind(json_list(&final_statuses()))
-            .execute(writer.connection())
+            let mut transaction = self.transaction().await?;
+            let connection = transaction.connection();
+            let result = async {
+                let deleted = sqlx::query(
+                    "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?1)) \
+                       AND status IN (SELECT value FROM json_each(?2))",
+                )
+                .bind(serde_json::to_string(&old).unwrap_or_else(|_| "[]".to_owned()))
+                .bind(json_list(&final_statuses()))
+                .execute(&mut *connection)
+                .await?
+                .rows_affected();
+                counters::count_deleted(connection, deleted).await?;
+                Ok(deleted)
+            }
             .await;
-            writer.finish(result).await?.rows_affected()
+            transaction.commit(result).await?
         };
         let finished = old.len() < scanned.len() || scanned.len() < limit as usize;
         Ok(PurgeRound {
@@ -647,4 +676,48 @@ fn minute(prefix: &str) -> StoreResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&format!("{prefix}:00Z"))
         .map(|time| time.with_timezone(&Utc))
         .map_err(|error| StoreError::InvalidData(format!("bad timestamp {prefix:?}: {error}")))
+}
+
+/// Inserts `events` and counts what was stored, in the caller's transaction.
+async fn insert_and_count(
+    connection: &mut sqlx::SqliteConnection,
+    task_id: &str,
+    events: &[EventToInsert<'_>],
+    now: &str,
+) -> Result<insert::Written, sqlx::Error> {
+    let (inserted, stored) = insert_rows(connection, task_id, events, now).await?;
+    let rejected = if events.iter().any(|item| item.event.rejection().is_some()) {
+        let ids: Vec<i64> = inserted.iter().map(|row| row.0).collect();
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE id IN (SELECT value FROM json_each(?1)) \
+               AND status = 'validation_error'",
+        )
+        .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned()))
+        .fetch_one(&mut *connection)
+        .await? as usize
+    } else {
+        0
+    };
+    counters::count_inserted(connection, inserted.len(), rejected, now).await?;
+    Ok((inserted, stored))
+}
+
+/// Counts rows that became final, given each one's (minute, status).
+async fn count_finished_rows(
+    connection: &mut sqlx::SqliteConnection,
+    rows: &[(String, String)],
+) -> Result<(), sqlx::Error> {
+    let mut per_minute: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for (minute, status) in rows {
+        let counts = per_minute.entry(minute).or_default();
+        if status == EventStatus::Processed.as_str() {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+    for (minute, (processed, failed)) in per_minute {
+        counters::count_finished(connection, minute, processed, failed).await?;
+    }
+    Ok(())
 }
