@@ -229,7 +229,7 @@ const OPERATIONS: &[Operation] = &[
         auth: Auth::Bearer,
         request: None,
         success: ("200", "Html"),
-        errors: &["401"],
+        errors: &["401", "403"],
     },
     Operation {
         method: "get",
@@ -238,7 +238,7 @@ const OPERATIONS: &[Operation] = &[
         auth: Auth::Bearer,
         request: None,
         success: ("200", "Overview"),
-        errors: &["401", "503"],
+        errors: &["401", "403", "503"],
     },
     Operation {
         method: "get",
@@ -247,7 +247,7 @@ const OPERATIONS: &[Operation] = &[
         auth: Auth::Bearer,
         request: None,
         success: ("200", "EventList"),
-        errors: &["401", "503"],
+        errors: &["401", "403", "503"],
     },
     Operation {
         method: "post",
@@ -265,7 +265,7 @@ const OPERATIONS: &[Operation] = &[
         auth: Auth::Bearer,
         request: None,
         success: ("200", "Event"),
-        errors: &["401", "404", "422", "503"],
+        errors: &["401", "403", "404", "422", "503"],
     },
 ];
 
@@ -302,7 +302,10 @@ fn describe(operation: &Operation) -> Value {
         json!({"description": "Success", "content": content(schema)})
     };
     responses.insert(status.to_owned(), success);
-    for code in operation.errors {
+    // Every body is read under a size limit, so every route with a body can answer 413.
+    let too_large =
+        (operation.request.is_some() && !operation.errors.contains(&"413")).then_some(&"413");
+    for code in operation.errors.iter().chain(too_large) {
         let schema = match *code {
             _ if operation.auth.is_sdk() => "SdkError",
             "422" => "ValidationError",
@@ -344,6 +347,9 @@ fn error_description(code: &str) -> &'static str {
         "401" => {
             "Missing, malformed, expired or forged token, or wrong credentials (WWW-Authenticate: Bearer)"
         }
+        "403" => {
+            "The dashboard is closed: no operator token is configured (PULSEBOARD_OPERATOR_TOKEN)"
+        }
         "404" => "Not found (also for other users' events)",
         "409" => "Email already registered",
         "400" => "The body is not readable as the protocol's JSON",
@@ -356,7 +362,13 @@ fn error_description(code: &str) -> &'static str {
 }
 
 fn parameters(path: &str) -> Option<Value> {
-    let in_path = |name: &str, kind: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": kind}});
+    let in_path = |name: &str, kind: &str| {
+        let mut schema = json!({"type": kind});
+        if kind == "integer" {
+            schema["format"] = json!("int64");
+        }
+        json!({"name": name, "in": "path", "required": true, "schema": schema})
+    };
     match path {
         "/api/v1/events/{id}" | "/dashboard/api/events/{id}" => {
             Some(json!([in_path("id", "integer")]))
@@ -391,12 +403,13 @@ fn in_query(name: &str, kind: &str, format: Option<&str>) -> Value {
 /// The listing's filters, which the export takes too.
 fn listing_filters() -> Vec<Value> {
     vec![
-        in_query("status", "string", None),
+        json!({"name": "status", "in": "query", "required": false,
+            "schema": {"type": "string", "enum": pulseboard_core::EventStatus::ALL.map(|s| s.as_str())}}),
         in_query("event_name", "string", None),
         in_query("message_id", "string", None),
         in_query("created_from", "string", Some("date-time")),
         in_query("created_until", "string", Some("date-time")),
-        in_query("before_id", "integer", None),
+        in_query("before_id", "integer", Some("int64")),
     ]
 }
 
@@ -409,12 +422,12 @@ fn schemas() -> Value {
         "event_type": {"type": "string", "minLength": 1, "maxLength": pulseboard_core::MAX_EVENT_TYPE_CHARS},
         "source": {"type": "string", "maxLength": pulseboard_core::MAX_SOURCE_CHARS, "nullable": true},
         "session_id": {"type": "string", "maxLength": pulseboard_core::MAX_SESSION_ID_CHARS, "nullable": true},
-        "payload": {"type": "object", "nullable": true, "description": "Any JSON object; validated by the worker (≤ 1 MiB, depth ≤ 10)"},
+        "payload": {"nullable": true, "description": "Any JSON value, stored byte for byte as sent. Refused (422) when its arrays and objects nest more than 64 levels deep; otherwise accepted and judged by the worker: it must be an object (null counts as {}), ≤ 1 MiB, nested ≤ 10 levels, or the event becomes validation_error."},
         "message_id": {"type": "string", "minLength": 1, "maxLength": pulseboard_core::MAX_MESSAGE_ID_CHARS, "nullable": true,
                        "description": "Optional client id, unique per user: a request repeating it stores nothing and answers with the first event's ids (duplicate: true). The first body stored wins."}}});
     let event = json!({"type": "object", "properties": {
         "id": {"type": "integer"}, "task_id": string, "event_name": string, "event_type": string,
-        "source": nullable_string, "session_id": nullable_string, "payload": {"type": "object"},
+        "source": nullable_string, "session_id": nullable_string, "payload": {"description": "As sent, byte for byte"},
         "properties": {"type": "object", "nullable": true},
         "status": {"type": "string", "enum": pulseboard_core::EventStatus::ALL.map(|s| s.as_str())},
         "processed": {"type": "boolean"}, "processed_at": {"type": "string", "format": "date-time", "nullable": true},

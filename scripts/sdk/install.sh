@@ -4,8 +4,10 @@
 #
 #   scripts/sdk/install.sh <dest-dir>      e.g. scripts/sdk/install.sh target/sdk-clients
 #
-# creates <dest>/venv (python3 -m venv, requirements.txt installed) and <dest>/node_modules
-# (`npm ci` of package.json + package-lock.json copied into <dest>). Idempotent: skips all work when
+# creates <dest>/venv (python3 -m venv, requirements.txt installed), <dest>/node_modules
+# (`npm ci` of package.json + package-lock.json copied into <dest>), and <dest>/contract-venv
+# (contract-requirements.txt: schemathesis, the outside reader of /openapi.json; a venv of its
+# own, since its pins and the SDKs' need not agree). Idempotent: skips all work when
 # <dest>/.stamp holds the sha256 of requirements.txt + package.json + package-lock.json and both
 # installs are present. Missing Debian packages (python3, python3-venv, nodejs, npm) are installed
 # with apt-get when running as root. Quiet on success; on failure prints the install log.
@@ -17,11 +19,12 @@ die() { log "ERROR: $*"; exit 1; }
 [[ $# -eq 1 && -n $1 ]] || die "usage: $0 <dest-dir>"
 SRC=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1" && DEST=$(cd "$1" && pwd)
-INPUTS=("$SRC/requirements.txt" "$SRC/package.json" "$SRC/package-lock.json")
+INPUTS=("$SRC/requirements.txt" "$SRC/contract-requirements.txt" "$SRC/package.json" "$SRC/package-lock.json")
 WANT=$(cat "${INPUTS[@]}" | sha256sum | cut -d' ' -f1)
 
 is_current() {
-  [[ -f $DEST/.stamp && $(<"$DEST/.stamp") == "$WANT" && -x $DEST/venv/bin/python && -d $DEST/node_modules ]]
+  [[ -f $DEST/.stamp && $(<"$DEST/.stamp") == "$WANT" && -x $DEST/venv/bin/python && -d $DEST/node_modules &&
+     -x $DEST/contract-venv/bin/schemathesis ]]
 }
 is_current && exit 0
 
@@ -69,6 +72,11 @@ rm -rf "$DEST/venv"
 "$PY" -m venv "$DEST/venv" >>"$LOG" 2>&1 || fail "$PY -m venv $DEST/venv failed"
 "$DEST/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$SRC/requirements.txt" >>"$LOG" 2>&1 ||
   fail "pip install -r $SRC/requirements.txt failed"
+
+rm -rf "$DEST/contract-venv"
+"$PY" -m venv "$DEST/contract-venv" >>"$LOG" 2>&1 || fail "$PY -m venv $DEST/contract-venv failed"
+"$DEST/contract-venv/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+  -r "$SRC/contract-requirements.txt" >>"$LOG" 2>&1 || fail "pip install -r $SRC/contract-requirements.txt failed"
 
 cp "$SRC/package.json" "$SRC/package-lock.json" "$DEST/"
 # --ignore-scripts: nothing the senders use needs an install script (the only ones are core-js's

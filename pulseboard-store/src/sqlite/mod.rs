@@ -132,34 +132,32 @@ impl SqliteStore {
         attempts_added: i32,
     ) -> StoreResult<u64> {
         let now = now_text();
+        let update = sqlx::query(
+            "UPDATE events SET status = ?1, processing_error = ?2, updated_at = ?3, \
+                    attempts = attempts + ?6 \
+             WHERE id IN (SELECT value FROM json_each(?4)) \
+               AND status IN (SELECT value FROM json_each(?5))",
+        )
+        .bind(to.as_str())
+        .bind(error)
+        .bind(&now)
+        .bind(json_ids(ids))
+        .bind(json_list(&sources))
+        .bind(attempts_added);
+        if !to.is_final() {
+            let mut writer = self.writer().await?;
+            let result = update.execute(writer.connection()).await;
+            return Ok(writer.finish(result).await?.rows_affected());
+        }
+        // Into a final status (`failed`): counted in the same transaction.
         let mut transaction = self.transaction().await?;
         let connection = transaction.connection();
         let result = async {
-            let moved = sqlx::query(
-                "UPDATE events SET status = ?1, processing_error = ?2, updated_at = ?3, \
-                        attempts = attempts + ?6 \
-                 WHERE id IN (SELECT value FROM json_each(?4)) \
-                   AND status IN (SELECT value FROM json_each(?5))",
-            )
-            .bind(to.as_str())
-            .bind(error)
-            .bind(&now)
-            .bind(json_ids(ids))
-            .bind(json_list(&sources))
-            .bind(attempts_added)
-            .execute(&mut *connection)
-            .await?
-            .rows_affected();
-            if to.is_final() {
-                let moved = moved as usize;
-                let (processed, failed) = if to == EventStatus::Processed {
-                    (moved, 0)
-                } else {
-                    (0, moved)
-                };
-                counters::count_finished(connection, counters::minute_of(&now), processed, failed)
-                    .await?;
-            }
+            let moved = update.execute(&mut *connection).await?.rows_affected();
+            let failed = (to != EventStatus::Processed).then_some(moved as usize);
+            let (processed, failed) = (moved as usize - failed.unwrap_or(0), failed.unwrap_or(0));
+            counters::count_finished(connection, counters::minute_of(&now), processed, failed)
+                .await?;
             Ok(moved)
         }
         .await;
@@ -318,8 +316,7 @@ impl EventStore for SqliteStore {
         let mut transaction = self.transaction().await?;
         let connection = transaction.connection();
         let result = async {
-            // Each changed row's new status and minute, for the activity counters.
-            let changed: Vec<(String, String)> = sqlx::query_as(
+            let changed: Vec<i64> = sqlx::query_scalar(
                 "UPDATE events SET status = o.status, properties = o.properties, \
                         processing_error = o.error, processed_at = o.processed_at, \
                         updated_at = o.decided_at, attempts = events.attempts + 1 \
@@ -330,13 +327,13 @@ impl EventStore for SqliteStore {
                        FROM json_each(?1)) AS o \
                  WHERE events.id = o.id AND events.status IN (SELECT value FROM json_each(?2)) \
                    AND events.attempts = o.attempts_before \
-                 RETURNING substr(events.updated_at, 1, 16), events.status",
+                 RETURNING events.id",
             )
             .bind(rows)
             .bind(json_list(&attempt_sources()))
             .fetch_all(&mut *connection)
             .await?;
-            count_finished_rows(connection, &changed).await?;
+            count_applied_outcomes(connection, outcomes, &changed).await?;
             Ok(changed.len() as u64)
         }
         .await;
@@ -702,22 +699,25 @@ async fn insert_and_count(
     Ok((inserted, stored))
 }
 
-/// Counts rows that became final, given each one's (minute, status).
-async fn count_finished_rows(
+/// Counts the outcomes whose rows `changed` (by id) as finished in their decision's minute.
+async fn count_applied_outcomes(
     connection: &mut sqlx::SqliteConnection,
-    rows: &[(String, String)],
+    outcomes: &[EventOutcome],
+    changed: &[i64],
 ) -> Result<(), sqlx::Error> {
-    let mut per_minute: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
-    for (minute, status) in rows {
+    let changed: std::collections::HashSet<i64> = changed.iter().copied().collect();
+    let mut per_minute: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for outcome in outcomes.iter().filter(|o| changed.contains(&o.id.0)) {
+        let minute = counters::minute_of(&format_timestamp(outcome.decided_at)).to_owned();
         let counts = per_minute.entry(minute).or_default();
-        if status == EventStatus::Processed.as_str() {
+        if outcome.status == EventStatus::Processed {
             counts.0 += 1;
         } else {
             counts.1 += 1;
         }
     }
     for (minute, (processed, failed)) in per_minute {
-        counters::count_finished(connection, minute, processed, failed).await?;
+        counters::count_finished(connection, &minute, processed, failed).await?;
     }
     Ok(())
 }
