@@ -271,3 +271,50 @@ async fn folding_moves_the_postgres_counter_deltas_into_the_counters_and_keeps_e
         .sum();
     assert_eq!(accepted, 5);
 }
+
+#[tokio::test]
+async fn sqlite_activity_reaches_other_processes_when_the_writer_folds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = pulseboard_store::test_support::fresh_sqlite_url(dir.path());
+    let writer = pulseboard_store::connect(&url, 2, true).await.unwrap();
+    let other = pulseboard_store::connect(&url, 2, false).await.unwrap();
+    let owner = writer
+        .create_user(&pulseboard_store::NewUser {
+            email: "activity@example.com".into(),
+            password_hash: "h".into(),
+            full_name: None,
+        })
+        .await
+        .unwrap();
+    let event = pulseboard_core::NewEvent::parse(pulseboard_core::RawEventFields {
+        event_name: Some("e"),
+        event_type: Some("t"),
+        ..Default::default()
+    })
+    .unwrap();
+    let rows = [pulseboard_store::EventToInsert {
+        owner: owner.id,
+        event: &event,
+    }];
+    writer.insert_events("task", &rows).await.unwrap();
+    let accepted = |store: std::sync::Arc<dyn pulseboard_store::EventStore>| async move {
+        let since = chrono::Utc::now() - chrono::Duration::hours(1);
+        let minutes = store.activity_per_minute(since).await.unwrap();
+        minutes.iter().map(|minute| minute.accepted).sum::<i64>()
+    };
+    assert_eq!(
+        accepted(writer.clone()).await,
+        1,
+        "the writer sees it at once"
+    );
+    assert_eq!(
+        accepted(other.clone()).await,
+        0,
+        "another process sees it once folded"
+    );
+    writer.fold_counters().await.unwrap();
+    assert_eq!(accepted(other.clone()).await, 1);
+    assert_eq!(accepted(writer).await, 1, "folding counts nothing twice");
+    let counts = other.counts_by_status().await.unwrap();
+    assert_eq!(counts.len(), 1, "events per status are shared at once");
+}

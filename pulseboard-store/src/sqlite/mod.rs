@@ -59,6 +59,7 @@ macro_rules! select_events {
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: Arc<Mutex<()>>,
+    activity: counters::PendingActivity,
 }
 
 impl SqliteStore {
@@ -88,6 +89,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Arc::default(),
+            activity: counters::PendingActivity::default(),
         })
     }
 
@@ -144,24 +146,20 @@ impl SqliteStore {
         .bind(json_ids(ids))
         .bind(json_list(&sources))
         .bind(attempts_added);
-        if !to.is_final() {
-            let mut writer = self.writer().await?;
-            let result = update.execute(writer.connection()).await;
-            return Ok(writer.finish(result).await?.rows_affected());
+        let mut writer = self.writer().await?;
+        let result = update.execute(writer.connection()).await;
+        let moved = writer.finish(result).await?.rows_affected();
+        if to.is_final() {
+            let moved = moved as usize;
+            let processed = if to == EventStatus::Processed {
+                moved
+            } else {
+                0
+            };
+            self.activity
+                .add(counters::minute_of(&now), 0, processed, moved - processed);
         }
-        // Into a final status (`failed`): counted in the same transaction.
-        let mut transaction = self.transaction().await?;
-        let connection = transaction.connection();
-        let result = async {
-            let moved = update.execute(&mut *connection).await?.rows_affected();
-            let failed = (to != EventStatus::Processed).then_some(moved as usize);
-            let (processed, failed) = (moved as usize - failed.unwrap_or(0), failed.unwrap_or(0));
-            counters::count_finished(connection, counters::minute_of(&now), processed, failed)
-                .await?;
-            Ok(moved)
-        }
-        .await;
-        transaction.commit(result).await
+        Ok(moved)
     }
 }
 
@@ -231,7 +229,18 @@ impl EventStore for SqliteStore {
         let mut transaction = self.transaction().await?;
         let written = insert_and_count(transaction.connection(), task_id, events, &now).await;
         let (inserted, stored) = transaction.commit(written).await?;
-        match_inserted(events, task_id, &inserted, &stored)
+        let answered = match_inserted(events, task_id, &inserted, &stored)?;
+        // An event refused at the door is stored final: accepted and failed in one minute.
+        let (mut accepted, mut rejected) = (0, 0);
+        for (item, answer) in events.iter().zip(&answered) {
+            if !answer.is_duplicate() {
+                accepted += 1;
+                rejected += usize::from(item.event.rejection().is_some());
+            }
+        }
+        self.activity
+            .add(counters::minute_of(&now), accepted, 0, rejected);
+        Ok(answered)
     }
 
     async fn get_event(
@@ -313,31 +322,26 @@ impl EventStore for SqliteStore {
             .collect();
         let rows = serde_json::to_string(&rows)
             .map_err(|error| StoreError::InvalidData(format!("outcomes: {error}")))?;
-        let mut transaction = self.transaction().await?;
-        let connection = transaction.connection();
-        let result = async {
-            let changed: Vec<i64> = sqlx::query_scalar(
-                "UPDATE events SET status = o.status, properties = o.properties, \
-                        processing_error = o.error, processed_at = o.processed_at, \
-                        updated_at = o.decided_at, attempts = events.attempts + 1 \
-                 FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, \
-                              value ->> 2 AS properties, value ->> 3 AS error, \
-                              value ->> 4 AS processed_at, value ->> 5 AS decided_at, \
-                              value ->> 6 AS attempts_before \
-                       FROM json_each(?1)) AS o \
-                 WHERE events.id = o.id AND events.status IN (SELECT value FROM json_each(?2)) \
-                   AND events.attempts = o.attempts_before \
-                 RETURNING events.id",
-            )
-            .bind(rows)
-            .bind(json_list(&attempt_sources()))
-            .fetch_all(&mut *connection)
-            .await?;
-            count_applied_outcomes(connection, outcomes, &changed).await?;
-            Ok(changed.len() as u64)
-        }
+        let mut writer = self.writer().await?;
+        let changed: Result<Vec<i64>, _> = sqlx::query_scalar(
+            "UPDATE events SET status = o.status, properties = o.properties, \
+                    processing_error = o.error, processed_at = o.processed_at, \
+                    updated_at = o.decided_at, attempts = events.attempts + 1 \
+             FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS properties, \
+                          value ->> 3 AS error, value ->> 4 AS processed_at, \
+                          value ->> 5 AS decided_at, value ->> 6 AS attempts_before \
+                   FROM json_each(?1)) AS o \
+             WHERE events.id = o.id AND events.status IN (SELECT value FROM json_each(?2)) \
+               AND events.attempts = o.attempts_before \
+             RETURNING events.id",
+        )
+        .bind(rows)
+        .bind(json_list(&attempt_sources()))
+        .fetch_all(writer.connection())
         .await;
-        transaction.commit(result).await
+        let changed = writer.finish(changed).await?;
+        self.count_applied_outcomes(outcomes, &changed);
+        Ok(changed.len() as u64)
     }
 
     async fn touch_unfinished(&self, ids: &[EventId]) -> StoreResult<u64> {
@@ -429,15 +433,29 @@ impl EventStore for SqliteStore {
 
     async fn activity_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<MinuteActivity>> {
         // Minutes are the first 16 characters of the fixed-width RFC 3339 timestamps.
+        let since = format_timestamp(since);
+        let since = counters::minute_of(&since).to_owned();
         let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
             "SELECT minute, accepted, processed, failed FROM event_activity_minutes \
-             WHERE minute >= substr(?1, 1, 16) ORDER BY minute",
+             WHERE minute >= ?1",
         )
-        .bind(format_timestamp(since))
+        .bind(&since)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(m, accepted, processed, failed)| {
+        let mut minutes: std::collections::BTreeMap<String, [i64; 3]> = rows
+            .into_iter()
+            .map(|(minute, accepted, processed, failed)| (minute, [accepted, processed, failed]))
+            .collect();
+        for (minute, pending) in self.activity.snapshot().range(since..) {
+            let counts = minutes.entry(minute.clone()).or_default();
+            counts
+                .iter_mut()
+                .zip(pending)
+                .for_each(|(count, more)| *count += more);
+        }
+        minutes
+            .into_iter()
+            .map(|(m, [accepted, processed, failed])| {
                 Ok(MinuteActivity::from((
                     minute(&m)?,
                     accepted,
@@ -450,14 +468,18 @@ impl EventStore for SqliteStore {
 
     async fn fold_counters(&self) -> StoreResult<()> {
         let mut writer = self.writer().await?;
-        let dropped = sqlx::query(
-            "DELETE FROM event_activity_minutes \
-             WHERE minute < strftime('%Y-%m-%dT%H:%M', 'now', '-2 hours')",
-        )
-        .execute(writer.connection())
-        .await;
-        writer.finish(dropped).await?;
-        Ok(())
+        let connection = writer.connection();
+        let mut folded = self.activity.write(connection).await;
+        if folded.is_ok() {
+            folded = sqlx::query(
+                "DELETE FROM event_activity_minutes \
+                 WHERE minute < strftime('%Y-%m-%dT%H:%M', 'now', '-2 hours')",
+            )
+            .execute(connection)
+            .await
+            .map(drop);
+        }
+        writer.finish(folded).await
     }
 
     async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>> {
@@ -683,41 +705,18 @@ async fn insert_and_count(
     now: &str,
 ) -> Result<insert::Written, sqlx::Error> {
     let (inserted, stored) = insert_rows(connection, task_id, events, now).await?;
-    let rejected = if events.iter().any(|item| item.event.rejection().is_some()) {
-        let ids: Vec<i64> = inserted.iter().map(|row| row.0).collect();
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM events WHERE id IN (SELECT value FROM json_each(?1)) \
-               AND status = 'validation_error'",
-        )
-        .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned()))
-        .fetch_one(&mut *connection)
-        .await? as usize
-    } else {
-        0
-    };
-    counters::count_inserted(connection, inserted.len(), rejected, now).await?;
+    counters::count_inserted(connection, inserted.len()).await?;
     Ok((inserted, stored))
 }
 
-/// Counts the outcomes whose rows `changed` (by id) as finished in their decision's minute.
-async fn count_applied_outcomes(
-    connection: &mut sqlx::SqliteConnection,
-    outcomes: &[EventOutcome],
-    changed: &[i64],
-) -> Result<(), sqlx::Error> {
-    let changed: std::collections::HashSet<i64> = changed.iter().copied().collect();
-    let mut per_minute: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for outcome in outcomes.iter().filter(|o| changed.contains(&o.id.0)) {
-        let minute = counters::minute_of(&format_timestamp(outcome.decided_at)).to_owned();
-        let counts = per_minute.entry(minute).or_default();
-        if outcome.status == EventStatus::Processed {
-            counts.0 += 1;
-        } else {
-            counts.1 += 1;
+impl SqliteStore {
+    /// Counts the outcomes whose rows `changed` (by id) as finished in their decision's minute.
+    fn count_applied_outcomes(&self, outcomes: &[EventOutcome], changed: &[i64]) {
+        let changed: std::collections::HashSet<i64> = changed.iter().copied().collect();
+        for outcome in outcomes.iter().filter(|o| changed.contains(&o.id.0)) {
+            let minute = outcome.decided_at.format("%Y-%m-%dT%H:%M").to_string();
+            let processed = usize::from(outcome.status == EventStatus::Processed);
+            self.activity.add(&minute, 0, processed, 1 - processed);
         }
     }
-    for (minute, (processed, failed)) in per_minute {
-        counters::count_finished(connection, &minute, processed, failed).await?;
-    }
-    Ok(())
 }
