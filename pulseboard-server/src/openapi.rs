@@ -1,9 +1,12 @@
 //! `GET /openapi.json`: an OpenAPI 3.0 document built from the route table below, with the
 //! request bodies, success bodies and every error body of each route.
 
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 use axum::Json;
+use axum::extract::State;
+
+use crate::AppState;
 use serde_json::{Map, Value, json};
 
 /// One documented operation.
@@ -70,7 +73,11 @@ fn sdk_operations() -> Vec<Operation> {
         path,
         summary: "Segment / RudderStack protocol: a batch or one message; 200 once committed",
         auth: Auth::SegmentKey,
-        request: Some("SegmentBody"),
+        request: Some(if *path == "/v1/batch" {
+            "SegmentBatch"
+        } else {
+            "SegmentMessage"
+        }),
         success: ("200", "SegmentOk"),
         errors: SDK_ERRORS,
     });
@@ -246,7 +253,7 @@ const OPERATIONS: &[Operation] = &[
         summary: "A task's events, attempts and outcomes",
         auth: Auth::Bearer,
         request: None,
-        success: ("200", "EventList"),
+        success: ("200", "TaskEvents"),
         errors: &["401", "403", "503"],
     },
     Operation {
@@ -269,13 +276,18 @@ const OPERATIONS: &[Operation] = &[
     },
 ];
 
-static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
+/// The document, built once per batch limit (the one setting it states).
+static DOCUMENT: OnceLock<(usize, Value)> = OnceLock::new();
 
-pub(crate) async fn document() -> Json<Value> {
-    Json(DOCUMENT.clone())
+pub(crate) async fn document(State(state): State<AppState>) -> Json<Value> {
+    let max_batch_events = state.limits().max_batch_events;
+    match DOCUMENT.get_or_init(|| (max_batch_events, build(max_batch_events))) {
+        (built_for, document) if *built_for == max_batch_events => Json(document.clone()),
+        _ => Json(build(max_batch_events)),
+    }
 }
 
-fn build() -> Value {
+fn build(max_batch_events: usize) -> Value {
     let mut paths = Map::new();
     for operation in OPERATIONS.iter().chain(&sdk_operations()) {
         let entry = paths.entry(operation.path).or_insert_with(|| json!({}));
@@ -286,7 +298,7 @@ fn build() -> Value {
         "info": {"title": "PulseBoard", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Event ingestion: events are stored durably, answered 202, and processed by a background worker."},
         "paths": paths,
-        "components": {"schemas": schemas(), "securitySchemes": {
+        "components": {"schemas": schemas(max_batch_events), "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
             "writeKey": {"type": "http", "scheme": "bearer", "description": "A write key (pbwk_…) from POST /api/v1/write-keys; ingest routes only"},
             "segmentWriteKey": {"type": "http", "scheme": "basic", "description": "The write key as the user name, empty password (or writeKey in the body)"}}},
@@ -326,13 +338,17 @@ fn describe(operation: &Operation) -> Value {
         Auth::SegmentKey => described["security"] = json!([{"segmentWriteKey": []}, {}]),
         Auth::None | Auth::KeyInBody | Auth::KeyInPath => {}
     }
-    if let Some(parameters) = parameters(operation.path) {
+    if let Some(parameters) = parameters(operation.method, operation.path) {
         described["parameters"] = parameters;
     }
     described
 }
 
 fn content(schema: &str) -> Value {
+    if schema == "Export" {
+        let reference = json!({"$ref": "#/components/schemas/Export"});
+        return json!({"application/x-ndjson": {"schema": reference}, "text/csv": {"schema": reference}});
+    }
     let media = match schema {
         "Html" => "text/html",
         "MetricsText" | "SnowplowOk" => "text/plain",
@@ -361,7 +377,8 @@ fn error_description(code: &str) -> &'static str {
     }
 }
 
-fn parameters(path: &str) -> Option<Value> {
+/// The path and query parameters of an operation; the listing's query belongs to GET only.
+fn parameters(method: &str, path: &str) -> Option<Value> {
     let in_path = |name: &str, kind: &str| {
         let mut schema = json!({"type": kind});
         if kind == "integer" {
@@ -383,8 +400,9 @@ fn parameters(path: &str) -> Option<Value> {
                 "schema": {"type": "string", "enum": ["ndjson", "csv"]}});
             Some(Value::Array([vec![format], listing_filters()].concat()))
         }
-        "/api/v1/events" => {
-            let limit = in_query("limit", "integer", None);
+        "/api/v1/events" if method == "get" => {
+            let limit = json!({"name": "limit", "in": "query", "required": false,
+                "schema": {"type": "integer", "minimum": 1, "maximum": crate::routes::MAX_PAGE}});
             Some(Value::Array([listing_filters(), vec![limit]].concat()))
         }
         _ => None,
@@ -413,17 +431,28 @@ fn listing_filters() -> Vec<Value> {
     ]
 }
 
-fn schemas() -> Value {
+fn schemas(max_batch_events: usize) -> Value {
     let string = json!({"type": "string"});
     let nullable_string = json!({"type": "string", "nullable": true});
     let time = json!({"type": "string", "format": "date-time"});
+    // Text fields never hold U+0000; a required one holds more than white space (as Rust's
+    // `char::is_whitespace` counts it, spelled out: regex dialects disagree on `\s`).
+    let no_nul = "^[^\\u0000]*$";
+    let named = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$";
+    let text = |max: usize, pattern: &str, nullable: bool| {
+        let mut field = json!({"type": "string", "maxLength": max, "pattern": pattern});
+        if nullable {
+            field["nullable"] = json!(true);
+        }
+        field
+    };
     let event_request = json!({"type": "object", "required": ["event_name", "event_type"], "properties": {
-        "event_name": {"type": "string", "minLength": 1, "maxLength": pulseboard_core::MAX_EVENT_NAME_CHARS},
-        "event_type": {"type": "string", "minLength": 1, "maxLength": pulseboard_core::MAX_EVENT_TYPE_CHARS},
-        "source": {"type": "string", "maxLength": pulseboard_core::MAX_SOURCE_CHARS, "nullable": true},
-        "session_id": {"type": "string", "maxLength": pulseboard_core::MAX_SESSION_ID_CHARS, "nullable": true},
+        "event_name": text(pulseboard_core::MAX_EVENT_NAME_CHARS, named, false),
+        "event_type": text(pulseboard_core::MAX_EVENT_TYPE_CHARS, named, false),
+        "source": text(pulseboard_core::MAX_SOURCE_CHARS, no_nul, true),
+        "session_id": text(pulseboard_core::MAX_SESSION_ID_CHARS, no_nul, true),
         "payload": {"nullable": true, "description": "Any JSON value, stored byte for byte as sent. Refused (422) when its arrays and objects nest more than 64 levels deep; otherwise accepted and judged by the worker: it must be an object (null counts as {}), ≤ 1 MiB, nested ≤ 10 levels, or the event becomes validation_error."},
-        "message_id": {"type": "string", "minLength": 1, "maxLength": pulseboard_core::MAX_MESSAGE_ID_CHARS, "nullable": true,
+        "message_id": {"type": "string", "minLength": 1, "maxLength": pulseboard_core::MAX_MESSAGE_ID_CHARS, "pattern": no_nul, "nullable": true,
                        "description": "Optional client id, unique per user: a request repeating it stores nothing and answers with the first event's ids (duplicate: true). The first body stored wins."}}});
     let event = json!({"type": "object", "properties": {
         "id": {"type": "integer"}, "task_id": string, "event_name": string, "event_type": string,
@@ -438,15 +467,21 @@ fn schemas() -> Value {
         "occurred_at": {"type": "string", "format": "date-time", "nullable": true, "description": "When it happened by the client's clock"},
         "received_at": time,
         "context": {"type": "object", "nullable": true, "description": "Everything else an SDK message carried"}}});
-    let replayable: Vec<&str> = pulseboard_core::EventStatus::replay_sources()
+    // OpenAPI 3.0: a nullable enum lists null among its values.
+    let replayable: Vec<Value> = pulseboard_core::EventStatus::replay_sources()
         .iter()
-        .map(|status| status.as_str())
+        .map(|status| json!(status.as_str()))
+        .chain([Value::Null])
         .collect();
+    let nullable_time = json!({"type": "string", "format": "date-time", "nullable": true});
     let replay_request = json!({"type": "object",
-        "description": "ids, or a status (with optional created_from / created_until). Only validation_error and failed events are replayed; their attempts go on counting.",
-        "properties": {"ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "integer"}},
-            "status": {"type": "string", "enum": replayable},
-            "created_from": time, "created_until": time}});
+        "description": "ids, or a status (with optional created_from / created_until). Only validation_error and failed events are replayed; their attempts go on counting. null is the same as absent.",
+        "properties": {"ids": {"type": "array", "minItems": 1, "maxItems": 1000, "nullable": true,
+                               "items": {"type": "integer", "format": "int64"}},
+            "status": {"type": "string", "enum": replayable, "nullable": true},
+            "created_from": nullable_time, "created_until": nullable_time},
+        "anyOf": [{"required": ["ids"], "properties": {"ids": {"type": "array"}}},
+                  {"required": ["status"], "properties": {"status": {"type": "string"}}}]});
     let key = json!({"type": "object", "properties": {
         "id": {"type": "integer"}, "name": string, "created_at": time,
         "last_used_at": {"type": "string", "format": "date-time", "nullable": true},
@@ -460,13 +495,21 @@ fn schemas() -> Value {
         "User": {"type": "object", "properties": {"id": {"type": "integer"}, "email": string, "full_name": nullable_string, "created_at": time}},
         "Token": {"type": "object", "properties": {"access_token": string, "token_type": {"type": "string", "enum": ["bearer"]}, "expires_in": {"type": "integer"}}},
         "EventRequest": event_request,
-        "BatchRequest": {"type": "object", "required": ["events"], "properties": {"events": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/EventRequest"}}}},
+        "BatchRequest": {"type": "object", "required": ["events"], "properties": {"events": {"type": "array", "minItems": 1,
+            "maxItems": max_batch_events, "items": {"$ref": "#/components/schemas/EventRequest"}}}},
         "EventAccepted": {"type": "object", "properties": {"event_id": {"type": "integer"}, "task_id": string, "status": string, "message": string,
             "duplicate": {"type": "boolean", "description": "The message_id was stored already: nothing was stored; event_id and task_id are the stored event's"}}},
         "BatchAccepted": {"type": "object", "properties": {"event_count": {"type": "integer"}, "event_ids": {"type": "array", "items": {"type": "integer"}}, "task_id": string, "status": string,
             "duplicate_positions": {"type": "array", "items": {"type": "integer"}, "description": "Positions in events whose message_id was stored already (earlier, or earlier in this batch); their event_ids are the stored events'"}}},
         "Event": event,
-        "EventList": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+        "EventSummary": {"type": "object", "required": ["id", "task_id", "owner", "event_name", "status", "attempts", "created_at", "updated_at"], "properties": {
+            "id": {"type": "integer"}, "task_id": string, "owner": {"type": "integer"}, "event_name": string,
+            "status": {"type": "string", "enum": pulseboard_core::EventStatus::ALL.map(|s| s.as_str())},
+            "attempts": {"type": "integer"}, "processing_error": nullable_string, "created_at": time, "updated_at": time,
+            "processed_at": {"type": "string", "format": "date-time", "nullable": true},
+            "took_ms": {"type": "integer", "nullable": true, "description": "From acceptance to the final status"}}},
+        "TaskEvents": {"type": "object", "required": ["task_id", "events"], "properties": {"task_id": string,
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/EventSummary"}}}},
         "EventPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}, "next_before_id": {"type": "integer", "nullable": true}}},
         "Status": {"type": "object", "properties": {"status": string}},
         "Overview": {"type": "object"},
@@ -483,9 +526,18 @@ fn schemas() -> Value {
             "write_key": {"type": "string", "description": "Shown only in this answer; stored as a hash"}, "created_at": time}},
         "WriteKey": key,
         "WriteKeyList": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/WriteKey"}}}},
-        "SegmentBody": {"type": "object", "description": "{batch: [message], writeKey?, sentAt?} on /v1/batch; one message on the other routes. Gzip (Content-Encoding) accepted; any Content-Type."},
-        "PostHogBody": {"description": "An event {event, distinct_id, properties, uuid, timestamp, api_key}, an array of them, or {api_key, batch: [...]}. Gzip accepted (Content-Encoding, or ?compression=gzip-js); data=<base64> forms too."},
-        "SnowplowBody": {"type": "object", "required": ["schema", "data"], "properties": {"schema": string, "data": {"type": "array", "items": {"type": "object"}}}},
+        "SegmentBatch": {"type": "object", "required": ["batch"], "properties": {"batch": {"type": "array"}},
+            "description": "{batch: [message], writeKey?, sentAt?, context?}. Each message becomes an event, or a validation_error record with its reason. Gzip (Content-Encoding) accepted; any Content-Type."},
+        "SegmentMessage": {"type": "object", "description": "One message {type?, event?, userId?, anonymousId?, properties?, messageId?, …}. Gzip accepted; any Content-Type."},
+        "PostHogBody": {"description": "An event {event, distinct_id, properties, uuid, timestamp, api_key}, an array of them, or {api_key, batch: [...]}; legacy {data: <events, or their JSON or base64 text>} too. Gzip accepted (Content-Encoding, or ?compression=gzip-js).",
+            "anyOf": [{"type": "array"},
+                      {"type": "object", "required": ["batch"], "properties": {"batch": {"type": "array"}}},
+                      {"type": "object", "required": ["event"], "properties": {"batch": {"type": "array"}}},
+                      {"type": "object", "properties": {"batch": {"type": "array"},
+                          "data": {"anyOf": [{"type": "array"}, {"type": "object", "properties": {"batch": {"type": "array"}}}]}}}]},
+        "SnowplowBody": {"type": "object", "required": ["data"], "properties": {
+            "schema": {"type": "string", "pattern": "^iglu:com\\.snowplowanalytics\\.snowplow/payload_data/jsonschema/1-"},
+            "data": {"type": "array"}}},
         "SegmentOk": {"type": "object", "properties": {"success": {"type": "boolean"}}},
         "PostHogOk": {"type": "object", "properties": {"status": {"type": "integer", "enum": [1]}}},
         "SnowplowOk": string,

@@ -15,7 +15,7 @@ use crate::extract::{AuthUser, JsonBody, PathParam, QueryParams, Sender};
 
 /// Default and largest page sizes of the listing.
 const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 500;
+pub(crate) const MAX_PAGE: u32 = 500;
 
 /// One event as a client sends it. String fields stay untyped JSON so a wrong type can be
 /// reported against the right field; the payload stays raw text (parsed once, stored as is).

@@ -21,7 +21,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub use auth::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
-pub(crate) use events::{EventView, parse_event_id};
+pub(crate) use events::{EventView, MAX_PAGE, parse_event_id};
 
 /// The whole HTTP API over `state`.
 pub fn app(state: AppState) -> Router {

@@ -712,11 +712,22 @@ async fn insert_and_count(
 impl SqliteStore {
     /// Counts the outcomes whose rows `changed` (by id) as finished in their decision's minute.
     fn count_applied_outcomes(&self, outcomes: &[EventOutcome], changed: &[i64]) {
-        let changed: std::collections::HashSet<i64> = changed.iter().copied().collect();
-        for outcome in outcomes.iter().filter(|o| changed.contains(&o.id.0)) {
-            let minute = outcome.decided_at.format("%Y-%m-%dT%H:%M").to_string();
+        // Usually every outcome applied; the set is built only when some did not.
+        let changed: Option<std::collections::HashSet<i64>> =
+            (changed.len() < outcomes.len()).then(|| changed.iter().copied().collect());
+        let applied = outcomes
+            .iter()
+            .filter(|o| changed.as_ref().is_none_or(|ids| ids.contains(&o.id.0)));
+        // A job's outcomes share their decision time: the minute's text is made once per minute.
+        let mut minute: Option<(i64, String)> = None;
+        for outcome in applied {
+            let at = outcome.decided_at.timestamp().div_euclid(60);
+            if minute.as_ref().is_none_or(|(current, _)| *current != at) {
+                minute = Some((at, outcome.decided_at.format("%Y-%m-%dT%H:%M").to_string()));
+            }
+            let text = minute.as_ref().map_or("", |(_, text)| text.as_str());
             let processed = usize::from(outcome.status == EventStatus::Processed);
-            self.activity.add(&minute, 0, processed, 1 - processed);
+            self.activity.add(text, 0, processed, 1 - processed);
         }
     }
 }
