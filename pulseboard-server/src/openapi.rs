@@ -155,7 +155,7 @@ const OPERATIONS: &[Operation] = &[
         auth: Auth::Bearer,
         request: None,
         success: ("200", "Export"),
-        errors: &["401", "422"],
+        errors: &["401", "422", "503"],
     },
     Operation {
         method: "post",

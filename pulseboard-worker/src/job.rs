@@ -183,7 +183,12 @@ async fn run_attempt(
     let applied = context.store.apply_outcomes(&outcomes).await?;
     let summary = summarize(&loaded, &outcomes);
     record_metrics(context, &loaded, summary, now);
-    if batch {
+    if batch && applied == 0 {
+        info!(
+            "[Batch] All {} events already final; nothing changed",
+            ids.len()
+        );
+    } else if batch {
         info!("[Batch] Persisted {applied} processed events");
         info!(
             "[Batch] Completed: {} processed, {} failed out of {} total",

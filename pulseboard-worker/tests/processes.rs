@@ -15,12 +15,20 @@ const EVENTS: usize = 10_000;
 const EVENTS_PER_JOB: usize = 10;
 
 /// Sum of "X processed" over the `[Batch] Completed` lines of a worker log.
+/// Events a worker's log says it stored as processed: the rows each batch changed (a job
+/// delivered twice is judged twice, and the store changes its rows once), plus single events.
 fn processed_in_log(log: &Path) -> i64 {
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| line.split("[Batch] Completed: ").nth(1))
+    let batches: i64 = text
+        .lines()
+        .filter_map(|line| line.split("[Batch] Persisted ").nth(1))
         .filter_map(|rest| rest.split(' ').next()?.parse::<i64>().ok())
-        .sum()
+        .sum();
+    let singles = text
+        .lines()
+        .filter(|line| line.contains("Processing completed successfully"))
+        .count();
+    batches + singles as i64
 }
 
 async fn processed_at_by_id(pool: &PgPool) -> HashMap<i64, chrono::DateTime<chrono::Utc>> {
