@@ -149,3 +149,31 @@ pub async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitS
         .expect("the process exits within 30 s of SIGTERM")
         .unwrap()
 }
+
+/// The store's events per status, sorted by status, as the dashboard reads them.
+pub async fn status_counts(
+    store: &dyn crate::EventStore,
+) -> Vec<(pulseboard_core::EventStatus, i64)> {
+    let mut counts: Vec<_> = store
+        .counts_by_status()
+        .await
+        .expect("counts by status")
+        .into_iter()
+        .map(|count| (count.status, count.count))
+        .collect();
+    counts.sort();
+    counts
+}
+
+/// Events accepted, processed and failed over the last hour, as the dashboard reads them.
+pub async fn activity_totals(store: &dyn crate::EventStore) -> (i64, i64, i64) {
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    let minutes = store.activity_per_minute(since).await.expect("activity");
+    minutes.iter().fold((0, 0, 0), |sum, minute| {
+        (
+            sum.0 + minute.accepted,
+            sum.1 + minute.processed,
+            sum.2 + minute.failed,
+        )
+    })
+}

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
-use pulseboard_store::test_support::{fresh_postgres_url, fresh_sqlite_url};
+use pulseboard_store::test_support::{
+    activity_totals, fresh_postgres_url, fresh_sqlite_url, status_counts,
+};
 use pulseboard_store::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, NewUser,
     ReplaySelection, StaleEvents, StoreError, SweepCursor, User, UserId, WriteKeyId, WriteKeyUse,
@@ -700,16 +702,8 @@ async fn operations_views_count_and_list_failures(store: Arc<dyn EventStore>) {
         .await
         .unwrap();
 
-    let mut counts: Vec<(EventStatus, i64)> = store
-        .counts_by_status()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.status, c.count))
-        .collect();
-    counts.sort();
     assert_eq!(
-        counts,
+        status_counts(store.as_ref()).await,
         vec![
             (EventStatus::Enqueued, 1),
             (EventStatus::Processed, 1),
@@ -724,14 +718,7 @@ async fn operations_views_count_and_list_failures(store: Arc<dyn EventStore>) {
             .collect::<Vec<_>>(),
         vec![Some("Payload must be dict, got list")]
     );
-    let activity = store
-        .activity_per_minute(Utc::now() - chrono::Duration::hours(1))
-        .await
-        .unwrap();
-    let totals = activity.iter().fold((0, 0, 0), |acc, m| {
-        (acc.0 + m.accepted, acc.1 + m.processed, acc.2 + m.failed)
-    });
-    assert_eq!(totals, (3, 1, 1));
+    assert_eq!(activity_totals(store.as_ref()).await, (3, 1, 1));
     assert_eq!(store.events_for_task("task-1").await.unwrap().len(), 3);
     let more = insert(&store, &owner, &[event("d", "{}")]).await;
     let task = store.events_for_task("task-1").await.unwrap();
@@ -1216,31 +1203,6 @@ async fn counted_from_rows(store: &Arc<dyn EventStore>, owner: &User) -> Vec<(Ev
     counts.into_iter().collect()
 }
 
-async fn counted_by_counters(store: &Arc<dyn EventStore>) -> Vec<(EventStatus, i64)> {
-    let mut counts: Vec<_> = store
-        .counts_by_status()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|count| (count.status, count.count))
-        .collect();
-    counts.sort();
-    counts
-}
-
-/// Accepted, processed and failed over the last hour.
-async fn activity_totals(store: &Arc<dyn EventStore>) -> (i64, i64, i64) {
-    let since = Utc::now() - chrono::Duration::hours(1);
-    let minutes = store.activity_per_minute(since).await.unwrap();
-    minutes.iter().fold((0, 0, 0), |sum, minute| {
-        (
-            sum.0 + minute.accepted,
-            sum.1 + minute.processed,
-            sum.2 + minute.failed,
-        )
-    })
-}
-
 async fn the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write(
     store: Arc<dyn EventStore>,
 ) {
@@ -1250,7 +1212,7 @@ async fn the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write(
         let owner = owner.clone();
         async move {
             assert_eq!(
-                counted_by_counters(&store).await,
+                status_counts(store.as_ref()).await,
                 counted_from_rows(&store, &owner).await,
                 "after {step}"
             );
@@ -1295,7 +1257,7 @@ async fn the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write(
     store.mark_failed(&ids[3..4], "gave up").await.unwrap();
     store.touch_unfinished(&ids[5..8]).await.unwrap();
     check("outcomes, retries, a failure and lease touches").await;
-    assert_eq!(activity_totals(&store).await, (82, 2, 3));
+    assert_eq!(activity_totals(store.as_ref()).await, (82, 2, 3));
 
     let replay = ReplaySelection {
         ids: Some(vec![ids[2], ids[3]]),
@@ -1311,7 +1273,7 @@ async fn the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write(
         .await
         .unwrap();
     assert_eq!(
-        activity_totals(&store).await,
+        activity_totals(store.as_ref()).await,
         (82, 3, 3),
         "a replayed event processed again counts again"
     );
@@ -1332,7 +1294,7 @@ async fn the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write(
     }
     check("a retention purge").await;
     assert_eq!(
-        activity_totals(&store).await,
+        activity_totals(store.as_ref()).await,
         (82, 3, 3),
         "purged events stay in the activity of their minute"
     );

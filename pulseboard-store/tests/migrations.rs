@@ -3,9 +3,8 @@
 use std::borrow::Cow;
 
 use pulseboard_core::EventStatus;
-use pulseboard_store::{
-    EventFilter, EventId, PostgresStore, UserId, test_support::fresh_postgres_url,
-};
+use pulseboard_store::test_support::{activity_totals, fresh_postgres_url, status_counts};
+use pulseboard_store::{EventFilter, EventId, PostgresStore, UserId};
 
 #[tokio::test]
 async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and_properties() {
@@ -42,31 +41,19 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and
         ["e1", "e3", "e5"]
     );
     assert_eq!(store.events_for_task("task-0").await.unwrap().len(), 2);
-    let since = chrono::Utc::now() - chrono::Duration::hours(1);
-    let accepted: i64 = store
-        .activity_per_minute(since)
-        .await
-        .unwrap()
-        .iter()
-        .map(|minute| minute.accepted)
-        .sum();
-    assert_eq!(accepted, 5, "the time index still finds every event");
+    assert_eq!(
+        activity_totals(store).await.0,
+        5,
+        "the time index still finds every event"
+    );
 
     assert_eq!(
         store.count_unfinished().await.unwrap(),
         3,
         "the backlog is carried over"
     );
-    let mut counts: Vec<_> = store
-        .counts_by_status()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|count| (count.status, count.count))
-        .collect();
-    counts.sort();
     assert_eq!(
-        counts,
+        status_counts(store).await,
         [
             (EventStatus::Enqueued, 3),
             (EventStatus::Processed, 1),
@@ -87,9 +74,7 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and
         [4],
         "an owner's earlier failures are listed after the upgrade"
     );
-    let finished = store.activity_per_minute(since).await.unwrap();
-    let processed: i64 = finished.iter().map(|minute| minute.processed).sum();
-    let failed: i64 = finished.iter().map(|minute| minute.failed).sum();
+    let (_, processed, failed) = activity_totals(store).await;
     assert_eq!(
         (processed, failed),
         (1, 1),
@@ -170,36 +155,15 @@ async fn upgrading_a_sqlite_database_starts_the_dashboard_counters_from_its_rows
     store.migrate().await.unwrap();
 
     let store: &dyn pulseboard_store::EventStore = &store;
-    let mut counts: Vec<_> = store
-        .counts_by_status()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|count| (count.status, count.count))
-        .collect();
-    counts.sort();
     assert_eq!(
-        counts,
+        status_counts(store).await,
         [
             (EventStatus::Enqueued, 1),
             (EventStatus::Processed, 2),
             (EventStatus::ValidationError, 1)
         ]
     );
-    let since = chrono::Utc::now() - chrono::Duration::hours(1);
-    let totals =
-        store
-            .activity_per_minute(since)
-            .await
-            .unwrap()
-            .iter()
-            .fold((0, 0, 0), |sum, minute| {
-                (
-                    sum.0 + minute.accepted,
-                    sum.1 + minute.processed,
-                    sum.2 + minute.failed,
-                )
-            });
+    let totals = activity_totals(store).await;
     assert_eq!(
         totals,
         (4, 2, 1),
@@ -252,24 +216,12 @@ async fn folding_moves_the_postgres_counter_deltas_into_the_counters_and_keeps_e
         .await
         .unwrap();
     assert_eq!(after, 0, "every delta was folded");
-    let counts = store_dyn.counts_by_status().await.unwrap();
     assert_eq!(
-        counts
-            .iter()
-            .map(|count| (count.status, count.count))
-            .collect::<Vec<_>>(),
+        status_counts(store_dyn).await,
         [(EventStatus::Enqueued, 5)],
         "folding keeps every count"
     );
-    let since = chrono::Utc::now() - chrono::Duration::hours(1);
-    let accepted: i64 = store_dyn
-        .activity_per_minute(since)
-        .await
-        .unwrap()
-        .iter()
-        .map(|minute| minute.accepted)
-        .sum();
-    assert_eq!(accepted, 5);
+    assert_eq!(activity_totals(store_dyn).await.0, 5);
 }
 
 #[tokio::test]
@@ -298,9 +250,7 @@ async fn sqlite_activity_reaches_other_processes_when_the_writer_folds_it() {
     }];
     writer.insert_events("task", &rows).await.unwrap();
     let accepted = |store: std::sync::Arc<dyn pulseboard_store::EventStore>| async move {
-        let since = chrono::Utc::now() - chrono::Duration::hours(1);
-        let minutes = store.activity_per_minute(since).await.unwrap();
-        minutes.iter().map(|minute| minute.accepted).sum::<i64>()
+        activity_totals(store.as_ref()).await.0
     };
     assert_eq!(
         accepted(writer.clone()).await,

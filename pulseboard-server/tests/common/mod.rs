@@ -123,6 +123,14 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let (status, headers, bytes) = self.send_for_bytes(request).await;
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, headers, body)
+    }
+
+    /// The answer to `request`, its body as the bytes sent.
+    async fn send_for_bytes(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
         let response = self
             .router
             .clone()
@@ -131,15 +139,8 @@ impl TestApp {
             .expect("router answers");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, headers, body)
+        let bytes = response.into_body().collect().await.expect("body");
+        (status, headers, bytes.to_bytes().to_vec())
     }
 
     /// The status and the body's bytes exactly as sent, of a request with `body` as raw text.
@@ -157,15 +158,8 @@ impl TestApp {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.unwrap_or_default().to_owned()))
             .expect("request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("router answers");
-        let status = response.status();
-        let bytes = response.into_body().collect().await.expect("body");
-        (status, bytes.to_bytes().to_vec())
+        let (status, _, bytes) = self.send_for_bytes(request).await;
+        (status, bytes)
     }
 
     pub async fn call(
