@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 
 use pulseboard_core::EventStatus;
-use pulseboard_store::test_support::{activity_totals, fresh_postgres_url, status_counts};
+use pulseboard_store::test_support::{
+    activity_totals, fresh_postgres_url, new_owner, status_counts,
+};
 use pulseboard_store::{EventFilter, EventId, PostgresStore, UserId};
 
 #[tokio::test]
@@ -177,23 +179,11 @@ async fn folding_moves_the_postgres_counter_deltas_into_the_counters_and_keeps_e
     let store = PostgresStore::connect(&url, 4).await.unwrap();
     store.migrate().await.unwrap();
     let store_dyn: &dyn pulseboard_store::EventStore = &store;
-    let owner = store_dyn
-        .create_user(&pulseboard_store::NewUser {
-            email: "fold@example.com".into(),
-            password_hash: "h".into(),
-            full_name: None,
-        })
-        .await
-        .unwrap();
-    let event = pulseboard_core::NewEvent::parse(pulseboard_core::RawEventFields {
-        event_name: Some("e"),
-        event_type: Some("t"),
-        ..Default::default()
-    })
-    .unwrap();
+    let owner = new_owner(store_dyn).await;
+    let event = plain_event();
     for _ in 0..5 {
         let rows = [pulseboard_store::EventToInsert {
-            owner: owner.id,
+            owner,
             event: &event,
         }];
         store_dyn.insert_events("task", &rows).await.unwrap();
@@ -230,22 +220,10 @@ async fn sqlite_activity_reaches_other_processes_when_the_writer_folds_it() {
     let url = pulseboard_store::test_support::fresh_sqlite_url(dir.path());
     let writer = pulseboard_store::connect(&url, 2, true).await.unwrap();
     let other = pulseboard_store::connect(&url, 2, false).await.unwrap();
-    let owner = writer
-        .create_user(&pulseboard_store::NewUser {
-            email: "activity@example.com".into(),
-            password_hash: "h".into(),
-            full_name: None,
-        })
-        .await
-        .unwrap();
-    let event = pulseboard_core::NewEvent::parse(pulseboard_core::RawEventFields {
-        event_name: Some("e"),
-        event_type: Some("t"),
-        ..Default::default()
-    })
-    .unwrap();
+    let owner = new_owner(writer.as_ref()).await;
+    let event = plain_event();
     let rows = [pulseboard_store::EventToInsert {
-        owner: owner.id,
+        owner,
         event: &event,
     }];
     writer.insert_events("task", &rows).await.unwrap();
@@ -267,4 +245,13 @@ async fn sqlite_activity_reaches_other_processes_when_the_writer_folds_it() {
     assert_eq!(accepted(writer).await, 1, "folding counts nothing twice");
     let counts = other.counts_by_status().await.unwrap();
     assert_eq!(counts.len(), 1, "events per status are shared at once");
+}
+
+fn plain_event() -> pulseboard_core::NewEvent {
+    pulseboard_core::NewEvent::parse(pulseboard_core::RawEventFields {
+        event_name: Some("e"),
+        event_type: Some("t"),
+        ..Default::default()
+    })
+    .expect("a valid event")
 }
