@@ -70,6 +70,17 @@ impl EventStatus {
         }
     }
 
+    /// Whether an event in this status counts as processed (the API's `processed` flag, and
+    /// the one status that keeps a `processed_at`).
+    pub const fn is_processed(self) -> bool {
+        matches!(self, Self::Processed)
+    }
+
+    /// The statuses' names, comma-separated, for messages that list them.
+    pub fn names() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+
     /// A final status never changes again.
     pub const fn is_final(self) -> bool {
         matches!(self, Self::Processed | Self::ValidationError | Self::Failed)

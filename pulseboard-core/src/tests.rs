@@ -551,3 +551,16 @@ fn stored_properties_keep_the_original_payload_text_exactly() {
         format!(r#"{{"original":{{}}{rest}"#)
     });
 }
+
+#[test]
+fn only_processed_counts_as_processed_and_names_list_every_status() {
+    let processed: Vec<EventStatus> = EventStatus::ALL
+        .into_iter()
+        .filter(|status| status.is_processed())
+        .collect();
+    assert_eq!(processed, [EventStatus::Processed]);
+    assert_eq!(
+        EventStatus::names(),
+        "enqueued, processing, retrying, processed, validation_error, failed"
+    );
+}

@@ -168,7 +168,7 @@ pub struct EventOutcome {
 impl EventOutcome {
     /// `processed_at` to store: the decision time for `processed`, none otherwise.
     pub fn processed_at(&self) -> Option<DateTime<Utc>> {
-        (self.status == EventStatus::Processed).then_some(self.decided_at)
+        self.status.is_processed().then_some(self.decided_at)
     }
 }
 

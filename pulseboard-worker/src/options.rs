@@ -11,8 +11,6 @@ use crate::{JobContext, SweepSettings, WorkerMetrics};
 /// Defaults, written once for the flags and for [`WorkerOptions::default`].
 const DEFAULT_CONCURRENCY: usize = 4;
 pub(crate) const DEFAULT_PREFETCH: usize = 8;
-const DEFAULT_RETRY_BASE_MS: u64 = 2_000;
-const DEFAULT_MAX_RETRIES: u32 = 3;
 const DEFAULT_JOB_TIME_LIMIT_SECS: u64 = 300;
 const DEFAULT_LEASE_SECS: u64 = 360;
 const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 30;
@@ -27,10 +25,10 @@ pub struct WorkerOptions {
     #[arg(long, env = "PULSEBOARD_WORKER_PREFETCH", default_value_t = DEFAULT_PREFETCH)]
     pub prefetch: usize,
     /// Wait after the first failed attempt, in milliseconds; doubles on each retry.
-    #[arg(long, env = "PULSEBOARD_RETRY_BASE_MS", default_value_t = DEFAULT_RETRY_BASE_MS)]
+    #[arg(long, env = "PULSEBOARD_RETRY_BASE_MS", default_value_t = default_retry_base_ms())]
     pub retry_base_ms: u64,
     /// Retries after the first attempt before events are marked failed.
-    #[arg(long, env = "PULSEBOARD_MAX_RETRIES", default_value_t = DEFAULT_MAX_RETRIES)]
+    #[arg(long, env = "PULSEBOARD_MAX_RETRIES", default_value_t = RetryPolicy::default().max_retries)]
     pub max_retries: u32,
     /// An attempt running longer than this many seconds counts as failed.
     #[arg(long, env = "PULSEBOARD_JOB_TIME_LIMIT_SECS", default_value_t = DEFAULT_JOB_TIME_LIMIT_SECS)]
@@ -52,8 +50,8 @@ impl Default for WorkerOptions {
         Self {
             concurrency: DEFAULT_CONCURRENCY,
             prefetch: DEFAULT_PREFETCH,
-            retry_base_ms: DEFAULT_RETRY_BASE_MS,
-            max_retries: DEFAULT_MAX_RETRIES,
+            retry_base_ms: default_retry_base_ms(),
+            max_retries: RetryPolicy::default().max_retries,
             job_time_limit_secs: DEFAULT_JOB_TIME_LIMIT_SECS,
             lease_secs: DEFAULT_LEASE_SECS,
             sweep_interval_secs: DEFAULT_SWEEP_INTERVAL_SECS,
@@ -97,4 +95,9 @@ impl WorkerOptions {
             interval: Duration::from_secs(self.sweep_interval_secs),
         }
     }
+}
+
+/// The retry rule's first wait, in milliseconds: core's default, not a second copy of it.
+fn default_retry_base_ms() -> u64 {
+    u64::try_from(RetryPolicy::default().base_delay.as_millis()).unwrap_or(u64::MAX)
 }

@@ -194,7 +194,7 @@ impl From<StoredEvent> for EventView {
             payload: raw_json(event.payload_json),
             properties: event.properties_json.map(raw_json),
             status: event.status.as_str(),
-            processed: event.status == EventStatus::Processed,
+            processed: event.status.is_processed(),
             processed_at: event.processed_at.map(format_timestamp),
             processing_error: event.processing_error,
             attempts: event.attempts,
@@ -340,7 +340,15 @@ pub(crate) fn parse_filter(query: ListQuery) -> Result<EventFilter, ApiError> {
         ));
     };
     let status = query.status.as_deref().and_then(|text| {
-        text.parse::<EventStatus>().map_err(|_| issue("status", "Input should be one of enqueued, processing, retrying, processed, validation_error, failed", "enum")).ok()
+        text.parse::<EventStatus>()
+            .map_err(|_| {
+                issue(
+                    "status",
+                    &format!("Input should be one of {}", EventStatus::names()),
+                    "enum",
+                )
+            })
+            .ok()
     });
     let mut time = |name: &str, value: Option<&str>| {
         value.and_then(|text| {

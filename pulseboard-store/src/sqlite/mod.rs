@@ -151,11 +151,7 @@ impl SqliteStore {
         let moved = writer.finish(result).await?.rows_affected();
         if to.is_final() {
             let moved = moved as usize;
-            let processed = if to == EventStatus::Processed {
-                moved
-            } else {
-                0
-            };
+            let processed = if to.is_processed() { moved } else { 0 };
             self.activity
                 .add(counters::minute_of(&now), 0, processed, moved - processed);
         }
@@ -726,7 +722,7 @@ impl SqliteStore {
                 minute = Some((at, outcome.decided_at.format("%Y-%m-%dT%H:%M").to_string()));
             }
             let text = minute.as_ref().map_or("", |(_, text)| text.as_str());
-            let processed = usize::from(outcome.status == EventStatus::Processed);
+            let processed = usize::from(outcome.status.is_processed());
             self.activity.add(text, 0, processed, 1 - processed);
         }
     }
