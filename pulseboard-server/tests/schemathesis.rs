@@ -30,8 +30,10 @@ fn schemathesis() -> PathBuf {
 
 /// Runs one schemathesis pass over the operations `filter` selects, authenticated by `auth`;
 /// its report, or a panic naming what it found.
-async fn fuzz(schema_url: &str, auth: &[&str], filter: &[&str]) {
+async fn fuzz(schema_url: &str, auth: &[&str], filter: &[&str], work_dir: &std::path::Path) {
     let output = tokio::process::Command::new(schemathesis())
+        // It keeps a cache in `.schemathesis/` of its working directory: not in the tree.
+        .current_dir(work_dir)
         .args(["run", schema_url, "--checks", "all", "--no-color"])
         .args([
             "--seed",
@@ -83,11 +85,18 @@ async fn schemathesis_finds_no_difference_between_the_openapi_document_and_the_s
     // key to the parameters that take one).
     let user = bearer(&client.token);
     let not_user_routes = ["--exclude-path-regex", "^/(v1|dashboard)/|^/dashboard$"];
-    fuzz(&schema_url, &["--header", &user], &not_user_routes).await;
+    fuzz(
+        &schema_url,
+        &["--header", &user],
+        &not_user_routes,
+        dir.path(),
+    )
+    .await;
     fuzz(
         &schema_url,
         &["--auth", &write_key],
         &["--include-path-regex", "^/v1/"],
+        dir.path(),
     )
     .await;
     let operator = bearer(OPERATOR_TOKEN);
@@ -95,6 +104,7 @@ async fn schemathesis_finds_no_difference_between_the_openapi_document_and_the_s
         &schema_url,
         &["--header", &operator],
         &["--include-path-regex", "^/dashboard"],
+        dir.path(),
     )
     .await;
     drop(server);
