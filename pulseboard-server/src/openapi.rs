@@ -64,7 +64,7 @@ const POSTHOG_PATHS: [&str; 8] = [
     "/i/v0/e",
     "/i/v0/e/",
 ];
-const SDK_ERRORS: &[&str] = &["400", "401", "413", "503"];
+const SDK_ERRORS: &[&str] = &["400", "401", "413", "415", "503"];
 
 /// The SDK protocol operations (DESIGN §8).
 fn sdk_operations() -> Vec<Operation> {
@@ -370,7 +370,9 @@ fn error_description(code: &str) -> &'static str {
         "409" => "Email already registered",
         "400" => "The body is not readable as the protocol's JSON",
         "413" => "Request body over the configured limit (after inflating gzip)",
-        "415" => "Content-Type is not JSON",
+        "415" => {
+            "Content-Type is not JSON (API routes), or Content-Encoding is not gzip (SDK routes)"
+        }
         "422" => "Validation error naming each field (FastAPI shape)",
         "503" => "Store unavailable or backlog full (Retry-After)",
         _ => "Error",

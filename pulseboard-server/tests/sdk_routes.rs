@@ -23,6 +23,7 @@ on_both_setups!(
     wrong_missing_and_revoked_keys_get_401_and_unreadable_bodies_400_as_json,
     gzip_bodies_with_any_content_type_are_inflated,
     a_gzip_bomb_gets_413_without_storing_anything,
+    an_unknown_content_encoding_gets_415_in_the_sdk_error_shape,
     posthog_routes_answer_status_1_with_and_without_the_trailing_slash,
     posthog_js_gzip_and_beacon_bodies_are_read,
     browsers_get_cors_preflights_answered_for_any_origin,
@@ -792,4 +793,19 @@ async fn a_full_backlog_gets_503_with_retry_after_on_the_sdk_routes() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(events(&app, &token, "").await.is_empty());
     app.stop().await;
+}
+
+async fn an_unknown_content_encoding_gets_415_in_the_sdk_error_shape(app: &TestApp) {
+    let token = app.token("brotli@example.com").await;
+    let key = write_key(app, &token, "web").await;
+    let (status, _, body) = post_raw(
+        app,
+        "/v1/batch",
+        &[("authorization", &basic(&key)), ("content-encoding", "br")],
+        br#"{"batch": [{"type": "track", "event": "x"}]}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(body["code"], "unsupported_encoding", "{body}");
+    assert_eq!(events(app, &token, "").await.len(), 0, "nothing stored");
 }

@@ -100,6 +100,7 @@ fn sdk_routes(max_body_bytes: usize) -> Router<AppState> {
     router
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestDecompressionLayer::new())
+        .layer(middleware::map_response(sdk::explain_unsupported_encoding))
         .layer(any_origin())
 }
 

@@ -30,6 +30,8 @@ const RETRY_AFTER_SECS: &str = "5";
 pub(crate) enum SdkError {
     /// 400: the body is not readable as the protocol's envelope.
     Unreadable(String),
+    /// 415: a `Content-Encoding` other than gzip (or none).
+    UnsupportedEncoding,
     /// Anything the native routes can answer (401, 413, 503, 500).
     Api(ApiError),
 }
@@ -56,6 +58,11 @@ impl IntoResponse for SdkError {
     fn into_response(self) -> Response {
         let (status, code, message) = match &self {
             Self::Unreadable(message) => (StatusCode::BAD_REQUEST, "invalid_body", message.clone()),
+            Self::UnsupportedEncoding => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                "Content-Encoding must be gzip, or absent".to_owned(),
+            ),
             Self::Api(ApiError::Unauthorized(message)) => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_write_key",
@@ -322,5 +329,17 @@ mod tests {
         assert_eq!(segment_header_key(&headers).as_deref(), Some("pbwk_xyz"));
         headers.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
         assert_eq!(segment_header_key(&headers), None);
+    }
+}
+
+/// tower-http's decompression layer refuses an unknown `Content-Encoding` with a bare 415;
+/// this gives that answer the SDK routes' error body.
+pub(crate) async fn explain_unsupported_encoding(response: Response) -> Response {
+    let bare = response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+        && !response.headers().contains_key(header::CONTENT_TYPE);
+    if bare {
+        SdkError::UnsupportedEncoding.into_response()
+    } else {
+        response
     }
 }
