@@ -287,6 +287,18 @@ pub(crate) async fn snowplow(
     Ok("ok")
 }
 
+/// tower-http's decompression layer refuses an unknown `Content-Encoding` with a bare 415;
+/// this gives that answer the SDK routes' error body.
+pub(crate) async fn explain_unsupported_encoding(response: Response) -> Response {
+    let bare = response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+        && !response.headers().contains_key(header::CONTENT_TYPE);
+    if bare {
+        SdkError::UnsupportedEncoding.into_response()
+    } else {
+        response
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,17 +341,5 @@ mod tests {
         assert_eq!(segment_header_key(&headers).as_deref(), Some("pbwk_xyz"));
         headers.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
         assert_eq!(segment_header_key(&headers), None);
-    }
-}
-
-/// tower-http's decompression layer refuses an unknown `Content-Encoding` with a bare 415;
-/// this gives that answer the SDK routes' error body.
-pub(crate) async fn explain_unsupported_encoding(response: Response) -> Response {
-    let bare = response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
-        && !response.headers().contains_key(header::CONTENT_TYPE);
-    if bare {
-        SdkError::UnsupportedEncoding.into_response()
-    } else {
-        response
     }
 }
