@@ -9,6 +9,7 @@
 
 mod auth;
 mod batcher;
+mod credentials;
 mod dashboard;
 mod error;
 mod extract;
@@ -16,7 +17,6 @@ mod ingest;
 mod metrics;
 mod openapi;
 mod routes;
-mod secret;
 mod settings;
 mod startup;
 mod state;

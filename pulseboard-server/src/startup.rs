@@ -16,10 +16,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Passwords, Tokens};
+use crate::credentials::{resolve_jwt_secret, resolve_operator_token};
 use crate::ingest::Ingest;
 use crate::metrics::ServerMetrics;
-use crate::secret::{resolve_jwt_secret, resolve_operator_token};
-use crate::state::{ApiLimits, Shared};
+use crate::state::{ApiLimits, AppServices};
 use crate::write_keys::WriteKeys;
 use crate::{AppState, ServerSettings, app};
 
@@ -88,7 +88,7 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
     tasks.push(tokio::spawn(
         write_keys.clone().flush_uses(shutdown.clone()),
     ));
-    let state = AppState::new(Shared {
+    let state = AppState::new(AppServices {
         store,
         queue,
         ingest,

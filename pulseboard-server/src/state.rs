@@ -1,4 +1,4 @@
-//! Shared state of the handlers.
+//! The state every handler shares.
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -26,7 +26,7 @@ pub struct ApiLimits {
 /// Everything handlers share; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    shared: Arc<Shared>,
+    shared: Arc<AppServices>,
     known_users: Arc<KnownUsers>,
 }
 
@@ -48,7 +48,7 @@ impl KnownUsers {
 }
 
 /// The parts of [`AppState`].
-pub struct Shared {
+pub struct AppServices {
     /// Source of truth.
     pub store: Arc<dyn EventStore>,
     /// Where jobs go.
@@ -73,7 +73,7 @@ pub struct Shared {
 
 impl AppState {
     /// Wraps the shared parts.
-    pub fn new(shared: Shared) -> Self {
+    pub fn new(shared: AppServices) -> Self {
         Self {
             shared: Arc::new(shared),
             known_users: Arc::default(),

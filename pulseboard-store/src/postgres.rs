@@ -246,7 +246,7 @@ impl PostgresStore {
     /// Moves unfinished events to `to` with `error`, from `sources`, adding `attempts_added`.
     async fn set_status(
         &self,
-        ids_: &[EventId],
+        event_ids: &[EventId],
         to: EventStatus,
         error: &str,
         sources: Vec<&'static str>,
@@ -257,7 +257,7 @@ impl PostgresStore {
                     attempts = attempts + $6 \
              WHERE id = ANY($1) AND status = ANY($5)",
         )
-        .bind(ids(ids_))
+        .bind(ids(event_ids))
         .bind(to.as_str())
         .bind(error)
         .bind(Utc::now())
@@ -395,7 +395,7 @@ impl EventStore for PostgresStore {
         into_events(rows)
     }
 
-    async fn load_unfinished(&self, ids_: &[EventId]) -> StoreResult<Vec<UnfinishedEvent>> {
+    async fn load_unfinished(&self, event_ids: &[EventId]) -> StoreResult<Vec<UnfinishedEvent>> {
         let rows: Vec<UnfinishedRow> = sqlx::query_as(
             "SELECT e.id, u.email AS owner_email, e.event_name, e.event_type, \
                     e.payload::text AS payload, e.attempts, e.created_at \
@@ -403,7 +403,7 @@ impl EventStore for PostgresStore {
              WHERE e.id = ANY($1) AND e.status = ANY($2) \
              ORDER BY e.id",
         )
-        .bind(ids(ids_))
+        .bind(ids(event_ids))
         .bind(attempt_sources())
         .fetch_all(&self.pool)
         .await?;
@@ -459,27 +459,27 @@ impl EventStore for PostgresStore {
         Ok(result.rows_affected())
     }
 
-    async fn touch_unfinished(&self, ids_: &[EventId]) -> StoreResult<u64> {
+    async fn touch_unfinished(&self, event_ids: &[EventId]) -> StoreResult<u64> {
         let result = sqlx::query(concat!(
             "UPDATE events SET updated_at = $2 WHERE id = ANY($1) AND status IN ",
             unfinished_sql_list!()
         ))
-        .bind(ids(ids_))
+        .bind(ids(event_ids))
         .bind(Utc::now())
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())
     }
 
-    async fn record_retry(&self, ids_: &[EventId], error: &str) -> StoreResult<u64> {
+    async fn record_retry(&self, event_ids: &[EventId], error: &str) -> StoreResult<u64> {
         let retrying = EventStatus::Retrying;
-        self.set_status(ids_, retrying, error, attempt_sources(), 1)
+        self.set_status(event_ids, retrying, error, attempt_sources(), 1)
             .await
     }
 
-    async fn mark_failed(&self, ids_: &[EventId], error: &str) -> StoreResult<u64> {
+    async fn mark_failed(&self, event_ids: &[EventId], error: &str) -> StoreResult<u64> {
         let failed = EventStatus::Failed;
-        self.set_status(ids_, failed, error, sources_of(failed), 0)
+        self.set_status(event_ids, failed, error, sources_of(failed), 0)
             .await
     }
 

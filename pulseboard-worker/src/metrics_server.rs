@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{JobQueue, WorkerMetrics};
 
 #[derive(Clone)]
-struct Exposed {
+struct MetricsSources {
     metrics: Arc<WorkerMetrics>,
     queue: Arc<dyn JobQueue>,
 }
@@ -28,14 +28,14 @@ pub async fn serve_metrics(
     let listener = tokio::net::TcpListener::bind(address).await?;
     let app = Router::new()
         .route("/metrics", get(render))
-        .with_state(Exposed { metrics, queue });
+        .with_state(MetricsSources { metrics, queue });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())
 }
 
-async fn render(State(exposed): State<Exposed>) -> impl IntoResponse {
+async fn render(State(exposed): State<MetricsSources>) -> impl IntoResponse {
     let mut body = String::new();
     exposed.metrics.render(&mut body);
     if let Ok(stats) = exposed.queue.stats().await {
