@@ -1,8 +1,9 @@
 //! The store's upkeep:
 //! - every [`FOLD_INTERVAL`], the dashboard's counters are folded (see
 //!   [`EventStore::fold_counters`]), so the deltas a reader adds up stay few;
-//! - every [`PURGE_INTERVAL`], retention: events older than `PULSEBOARD_RETENTION_DAYS` in a final state are deleted, in
-//!   small rounds with pauses between them, so the purge never holds locks or the store for long.
+//! - every [`PURGE_INTERVAL`], retention: events older than `PULSEBOARD_RETENTION_DAYS` in a
+//!   final state are deleted, in small rounds with pauses between them, so the purge never
+//!   holds locks or the store for long.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -59,10 +59,7 @@ impl PendingActivity {
         if accepted + processed + failed == 0 {
             return;
         }
-        let mut minutes = self
-            .minutes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut minutes = self.lock();
         let counts = minutes.entry(minute.to_owned()).or_default();
         counts[0] += accepted as i64;
         counts[1] += processed as i64;
@@ -71,20 +68,20 @@ impl PendingActivity {
 
     /// The counts not written yet, leaving none.
     fn take(&self) -> BTreeMap<String, [i64; 3]> {
-        std::mem::take(
-            &mut *self
-                .minutes
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        std::mem::take(&mut *self.lock())
     }
 
     /// A copy of the counts not written yet.
     pub(super) fn snapshot(&self) -> BTreeMap<String, [i64; 3]> {
+        self.lock().clone()
+    }
+
+    /// The counts, locked. A panic elsewhere while they were held leaves plain numbers behind,
+    /// still usable, so a poisoned lock is taken as is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, [i64; 3]>> {
         self.minutes
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
     }
 
     /// Writes the pending counts into `event_activity_minutes`. On an error they are put back,
