@@ -3,7 +3,8 @@
 //!   batch); events per status are derived from it (see [`counts_by_status`]);
 //! - the activity per minute, summed in memory as writes commit ([`PendingActivity`]) and
 //!   written to `event_activity_minutes` by the upkeep every few seconds. A statement per write
-//!   cost embedded ingest 11–14 % of its CPU per event (measured); in memory it costs nothing.
+//!   cost embedded batch ingest 3–5 µs of CPU per event (9–15 %, measured); with the counts
+//!   in memory the whole difference fell to 2–3 µs (BENCHMARKS.md).
 //!   The price: a process that dies loses the last seconds of its activity counts (never an
 //!   event), and another process sharing the file sees them seconds late.
 
