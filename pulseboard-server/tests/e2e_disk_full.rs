@@ -111,11 +111,19 @@ async fn a_full_disk_answers_503_and_every_202_survives_freeing_it_and_a_restart
     eprintln!("registering on the full disk answered {late_status}");
     eprintln!("disk full after {} accepted events", accepted.len());
 
-    // The last accepted batch's outcomes (twice its size) cannot fit either.
-    let worker_hits = server
-        .log_text()
-        .matches("Processing error: database out of resources")
-        .count();
+    // The last accepted batch's outcomes (twice its size) cannot fit either. The worker meets
+    // the full disk when it gets to them: wait for that fact, up to a deadline.
+    let worker_hits = || {
+        server
+            .log_text()
+            .matches("Processing error: database out of resources")
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while worker_hits() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let worker_hits = worker_hits();
     eprintln!("worker attempts that met the full disk: {worker_hits}");
     assert!(
         worker_hits >= 1,
