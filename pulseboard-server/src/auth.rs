@@ -75,17 +75,24 @@ impl Passwords {
     }
 
     /// Runs `work` on the blocking pool with one work area, at most one per permit at a time.
+    ///
+    /// The permit moves into the blocking task, so it is released when the hash ends, not when
+    /// the request does: a client that hangs up mid-login cannot start more hashes than there
+    /// are permits (and work areas).
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| ApiError::Internal)?;
         let areas = self.work_areas.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            // A permit always finds a free area: there is one area per permit.
             let mut area = areas
                 .lock()
                 .ok()
