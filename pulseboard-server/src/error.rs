@@ -57,6 +57,17 @@ pub enum ApiError {
     /// 409.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// 408 with `Connection: close`: the body did not arrive in time.
+    #[error("request body timed out")]
+    RequestTimeout,
+    /// 429 with `Retry-After`: the caller must slow down.
+    #[error("too many requests: {message}")]
+    TooManyRequests {
+        /// What was limited, for a person.
+        message: &'static str,
+        /// Whole seconds until a retry can pass (at least 1).
+        retry_after_secs: u64,
+    },
     /// 503 with `Retry-After`: a dependency is down or the backlog is full.
     #[error("unavailable: {0}")]
     Unavailable(&'static str),
@@ -106,6 +117,8 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -118,6 +131,8 @@ impl IntoResponse for ApiError {
             Self::Validation(issues) => json!(issues),
             Self::UnsupportedMediaType => json!("Content-Type must be application/json"),
             Self::BodyTooLarge => json!("Request body exceeds the configured size limit"),
+            Self::RequestTimeout => json!("The request body did not arrive in time"),
+            Self::TooManyRequests { message, .. } => json!(message),
             Self::Unauthorized(message)
             | Self::Forbidden(message)
             | Self::NotFound(message)
@@ -137,6 +152,14 @@ impl IntoResponse for ApiError {
                     header::RETRY_AFTER,
                     HeaderValue::from_static(RETRY_AFTER_SECS),
                 );
+            }
+            Self::RequestTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}
         }

@@ -20,29 +20,51 @@ use crate::write_keys::looks_like_write_key;
 /// unparseable JSON is 422 `json_invalid`.
 pub(crate) struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         if !accepts_as_json(request.headers().get(header::CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(request, state)
+        let bytes = read_body(request, state)
             .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::BodyTooLarge
-                } else {
-                    ApiError::invalid(
-                        vec![json!("body")],
-                        "Could not read the request body",
-                        "body_unreadable",
-                    )
-                }
+            .map_err(|error| match error {
+                ReadBodyError::Api(error) => error,
+                ReadBodyError::Unreadable(_) => ApiError::invalid(
+                    vec![json!("body")],
+                    "Could not read the request body",
+                    "body_unreadable",
+                ),
             })?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(json_error)
+    }
+}
+
+/// Why a body could not be read.
+pub(crate) enum ReadBodyError {
+    /// Too large (413) or too slow (408).
+    Api(ApiError),
+    /// The connection failed mid-body; the text says how.
+    Unreadable(String),
+}
+
+/// The whole request body, within the size limit and the body read timeout. A client that
+/// trickles its body gets 408 and its connection closed, however steadily it trickles.
+pub(crate) async fn read_body(request: Request, state: &AppState) -> Result<Bytes, ReadBodyError> {
+    let timeout = state.limits().body_read_timeout;
+    match tokio::time::timeout(timeout, Bytes::from_request(request, state)).await {
+        Err(_elapsed) => {
+            state.metrics().connections_timed_out.inc_by(1);
+            Err(ReadBodyError::Api(ApiError::RequestTimeout))
+        }
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(rejection)) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ReadBodyError::Api(ApiError::BodyTooLarge))
+        }
+        Ok(Err(rejection)) => Err(ReadBodyError::Unreadable(rejection.body_text())),
     }
 }
 

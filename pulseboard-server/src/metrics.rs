@@ -14,6 +14,14 @@ pub struct ServerMetrics {
     pub accepted: Counter,
     /// Events refused by admission control.
     pub admission_refused: Counter,
+    /// Connections closed at once because the connection bound was reached.
+    pub connections_refused: Counter,
+    /// Connections closed because the request head or body came too slowly.
+    pub connections_timed_out: Counter,
+    /// Logins answered 429 before any password was checked.
+    pub logins_throttled: Counter,
+    /// Ingest requests answered 429 because their sender was over its rate.
+    pub requests_rate_limited: Counter,
     /// Requests by (route, status).
     requests: Mutex<BTreeMap<(String, u16), u64>>,
 }
@@ -40,6 +48,30 @@ impl ServerMetrics {
             "Events refused with 503 because the backlog was full.",
             self.admission_refused.get(),
         );
+        for (name, help, counter) in [
+            (
+                "pulseboard_connections_refused_total",
+                "Connections closed on arrival because the connection bound was reached.",
+                &self.connections_refused,
+            ),
+            (
+                "pulseboard_connections_timed_out_total",
+                "Connections closed because the request head or body came too slowly.",
+                &self.connections_timed_out,
+            ),
+            (
+                "pulseboard_logins_throttled_total",
+                "Logins refused with 429 after repeated failures.",
+                &self.logins_throttled,
+            ),
+            (
+                "pulseboard_requests_rate_limited_total",
+                "Ingest requests refused with 429 because their sender was over its rate.",
+                &self.requests_rate_limited,
+            ),
+        ] {
+            write_counter(out, name, help, counter.get());
+        }
         write_gauge(
             out,
             "pulseboard_backlog_events",

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use pulseboard_worker::WorkerOptions;
 use pulseboard_worker::telemetry::LogFormat;
 
+pub use crate::serve::ConnectionLimits;
+
 /// A secret string that never prints.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -47,6 +49,11 @@ const DEFAULT_MAX_SDK_BODY_BYTES: usize = 20 * 1024 * 1024;
 const DEFAULT_MAX_BATCH_EVENTS: usize = 1_000;
 const DEFAULT_MAX_BACKLOG_EVENTS: u64 = 500_000;
 const DEFAULT_DB_POOL_SIZE: u32 = 16;
+const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
+/// Below the usual limit of open files a service gets (`LimitNOFILE`, often 4,096 soft or
+/// more), with room for the database pool and the log.
+const DEFAULT_MAX_CONNECTIONS: usize = 3_500;
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
@@ -79,6 +86,8 @@ pub struct ServerSettings {
     pub db_pool_size: u32,
     /// Apply pending migrations at start.
     pub migrate: bool,
+    /// Slow clients and the connection bound.
+    pub connections: ConnectionLimits,
     /// Worker settings, used when the worker runs in this process.
     pub worker: WorkerOptions,
 }
@@ -101,6 +110,11 @@ impl ServerSettings {
             max_backlog_events: DEFAULT_MAX_BACKLOG_EVENTS,
             db_pool_size: DEFAULT_DB_POOL_SIZE,
             migrate: true,
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+                body_read_timeout: Duration::from_secs(DEFAULT_BODY_READ_TIMEOUT_SECS),
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+            },
             worker: WorkerOptions::default(),
         }
     }
@@ -216,6 +230,33 @@ pub struct Cli {
     /// Apply pending migrations at start (true/false).
     #[arg(long, env = "PULSEBOARD_MIGRATE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub migrate: bool,
+    /// Seconds a connection may take to send a request head, counted from when it waits for
+    /// one: a new connection, or a kept-alive one after its last answer (so it is also the
+    /// idle keep-alive timeout).
+    #[arg(
+        long,
+        env = "PULSEBOARD_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = DEFAULT_HEADER_READ_TIMEOUT_SECS,
+        global = true
+    )]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request may take to send its whole body; slower ones get 408.
+    #[arg(
+        long,
+        env = "PULSEBOARD_BODY_READ_TIMEOUT_SECS",
+        default_value_t = DEFAULT_BODY_READ_TIMEOUT_SECS,
+        global = true
+    )]
+    pub body_read_timeout_secs: u64,
+    /// Open connections at most; further ones are closed on arrival. Keep it below the
+    /// process's open-file limit (`ulimit -n`) less the database pool.
+    #[arg(
+        long,
+        env = "PULSEBOARD_MAX_CONNECTIONS",
+        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        global = true
+    )]
+    pub max_connections: usize,
     /// Log format.
     #[arg(long, env = "PULSEBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -250,6 +291,11 @@ impl Cli {
             max_backlog_events: self.max_backlog_events,
             db_pool_size: self.db_pool_size,
             migrate: self.migrate,
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+                body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
+                max_connections: self.max_connections,
+            },
             worker: self.worker.clone(),
         }
     }

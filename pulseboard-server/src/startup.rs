@@ -19,6 +19,7 @@ use crate::auth::{Passwords, Tokens};
 use crate::credentials::{resolve_jwt_secret, resolve_operator_token};
 use crate::ingest::Ingest;
 use crate::metrics::ServerMetrics;
+use crate::serve::ConnectionLimits;
 use crate::state::{ApiLimits, AppServices};
 use crate::write_keys::WriteKeys;
 use crate::{AppState, ServerSettings, app};
@@ -28,6 +29,7 @@ pub struct Pulseboard {
     state: AppState,
     /// Print the dashboard's address with its token when serving (embedded default only).
     announce_dashboard: bool,
+    connections: ConnectionLimits,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -98,6 +100,7 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
             max_body_bytes: settings.max_body_bytes,
             max_batch_events: settings.max_batch_events,
             max_sdk_body_bytes: settings.max_sdk_body_bytes,
+            body_read_timeout: settings.connections.body_read_timeout,
         },
         metrics,
         worker_metrics,
@@ -107,6 +110,7 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
     Ok(Pulseboard {
         state,
         announce_dashboard: operator.from_data_dir,
+        connections: settings.connections,
         shutdown,
         tasks,
     })
@@ -181,9 +185,14 @@ impl Pulseboard {
                 token.expose()
             );
         }
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(signal)
-            .await?;
+        crate::serve::serve(
+            listener,
+            self.router(),
+            self.connections,
+            self.state.shared_metrics(),
+            signal,
+        )
+        .await;
         self.stop().await;
         Ok(())
     }

@@ -21,6 +21,8 @@ pub struct ApiLimits {
     pub max_batch_events: usize,
     /// Largest request body of the SDK protocol routes, after inflating, in bytes.
     pub max_sdk_body_bytes: usize,
+    /// Longest a handler waits for the whole body.
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// Everything handlers share; cheap to clone.
@@ -131,6 +133,11 @@ impl AppState {
     /// HTTP metrics.
     pub fn metrics(&self) -> &ServerMetrics {
         &self.shared.metrics
+    }
+
+    /// HTTP metrics, shared: for the connection loop.
+    pub(crate) fn shared_metrics(&self) -> Arc<ServerMetrics> {
+        self.shared.metrics.clone()
     }
 
     /// Worker metrics, when the worker runs here.

@@ -7,7 +7,6 @@
 //! inflated by a layer (see [`routes`]) under the SDK body limit.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Sender, bearer_token_of};
+use crate::extract::{ReadBodyError, Sender, bearer_token_of, read_body};
 
 /// Seconds a client is asked to wait after a 503 (as on the native routes).
 const RETRY_AFTER_SECS: &str = "5";
@@ -106,13 +105,12 @@ impl FromRequest<AppState> for SdkBody {
     type Rejection = SdkError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state)
+        let bytes = read_body(request, state)
             .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    SdkError::Api(ApiError::BodyTooLarge)
-                } else {
-                    SdkError::Unreadable(format!("Could not read the request body: {rejection}"))
+            .map_err(|error| match error {
+                ReadBodyError::Api(error) => SdkError::Api(error),
+                ReadBodyError::Unreadable(reason) => {
+                    SdkError::Unreadable(format!("Could not read the request body: {reason}"))
                 }
             })?;
         if bytes.starts_with(&GZIP_MAGIC) {
