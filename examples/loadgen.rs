@@ -79,7 +79,7 @@ struct Args {
     /// Do not wait for the worker to finish the accepted events.
     #[arg(long)]
     no_wait: bool,
-    /// Give every event a message id, and resend a request that got no answer or a 503, with
+    /// Give every event a message id, and resend a request that got no answer, a 503 or a 429, with
     /// the same ids, until it is answered (at most `--wait-timeout` seconds past the load
     /// phase): a retrying client, whose events must be stored exactly once whatever happens
     /// to the server meanwhile.
@@ -408,7 +408,7 @@ async fn run_load(load: &Arc<Load>, concurrency: u64) -> LoadReport {
 }
 
 /// One client: sends requests back to back until the deadline. With `--message-ids` a request
-/// that got no answer or a 503 is sent again, with the same ids, until it is answered.
+/// that got no answer, a 503 or a 429 is sent again, with the same ids, until it is answered.
 async fn run_client(load: Arc<Load>, index: usize) -> TaskStats {
     let authorization = &load.target.authorizations[index % load.target.authorizations.len()];
     let session_id = format!("loadgen-{index}");
@@ -435,10 +435,14 @@ async fn run_client(load: Arc<Load>, index: usize) -> TaskStats {
                 } => {
                     stats.latencies_us.push(micros(started.elapsed()));
                     count_error(&load, &mut stats, status.as_u16().to_string());
-                    // A 503 asks us to back off: hammering on would only measure how fast the
-                    // server says no.
+                    // A 503 or a 429 asks us to back off: hammering on would only measure how
+                    // fast the server says no.
+                    let retried = [
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        StatusCode::TOO_MANY_REQUESTS,
+                    ];
                     match retry_after {
-                        Some(wait) if status == StatusCode::SERVICE_UNAVAILABLE => wait,
+                        Some(wait) if retried.contains(&status) => wait,
                         Some(wait) => {
                             pause_until_deadline(&load, wait).await;
                             break;

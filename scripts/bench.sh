@@ -121,7 +121,9 @@ start_processes() {
     DB="pulseboard_$3_$2_$$"
     psql "$PULSEBOARD_TEST_DATABASE_URL" -qc "CREATE DATABASE $DB" >/dev/null
     env+=(DATABASE_URL="${PULSEBOARD_TEST_DATABASE_URL%/*}/$DB" REDIS_URL="$PULSEBOARD_TEST_REDIS_URL"
-          PULSEBOARD_REDIS_QUEUE="$3_$2_$$" PULSEBOARD_JWT_SECRET=bench-secret-0123456789-0123456789-0123)
+          PULSEBOARD_REDIS_QUEUE="$3_$2_$$" PULSEBOARD_JWT_SECRET=bench-secret-0123456789-0123456789-0123
+          # The load comes from a few users: measure the server's capacity, not one sender's share.
+          PULSEBOARD_SENDER_EVENTS_PER_SEC=0)
   else
     env+=(PULSEBOARD_DATA_DIR="$WORK/data-$2")
   fi

@@ -37,6 +37,7 @@ mod process;
 pub mod protocol;
 mod retry;
 mod status;
+mod throttle;
 mod validate;
 mod write_key;
 
@@ -52,6 +53,7 @@ pub use retry::{
     AttemptBudget, MAX_FAILURE_MESSAGE_CHARS, RetryDecision, RetryPolicy, failure_message,
 };
 pub use status::{EventStatus, IllegalTransition, UnknownStatus};
+pub use throttle::{AttemptLimit, Rate, TokenBucket};
 pub use validate::{Limits, ValidationError, validate_payload};
 pub use write_key::WriteKeyName;
 

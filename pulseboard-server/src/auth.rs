@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
+use crate::metrics::ServerMetrics;
 
 /// Salt length, in bytes (the PHC recommendation).
 const SALT_BYTES: usize = 16;
@@ -31,11 +32,14 @@ pub struct Passwords {
     work_areas: Arc<Mutex<Vec<Vec<Block>>>>,
     /// Verified against when the user is unknown, so both paths cost the same.
     dummy_hash: Arc<str>,
+    /// Counts each hash computed.
+    metrics: Arc<ServerMetrics>,
 }
 
 impl Passwords {
-    /// Prepares the hasher: allocates the work areas and computes the dummy hash.
-    pub fn new() -> anyhow::Result<Self> {
+    /// Prepares the hasher: allocates the work areas and computes the dummy hash. Each hash
+    /// computed is counted in `metrics`.
+    pub fn new(metrics: Arc<ServerMetrics>) -> anyhow::Result<Self> {
         let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
         let area = || vec![Block::default(); Params::DEFAULT.block_count()];
         let mut first = area();
@@ -46,6 +50,7 @@ impl Passwords {
             permits: Arc::new(Semaphore::new(parallelism)),
             work_areas: Arc::new(Mutex::new(areas)),
             dummy_hash: dummy_hash.into(),
+            metrics,
         })
     }
 
@@ -90,6 +95,7 @@ impl Passwords {
             .await
             .map_err(|_| ApiError::Internal)?;
         let areas = self.work_areas.clone();
+        self.metrics.password_hashes.inc_by(1);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             // A permit always finds a free area: there is one area per permit.
@@ -245,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_interoperate_with_the_standard_argon2_encoding() {
-        let passwords = Passwords::new().unwrap();
+        let passwords = Passwords::new(Arc::default()).unwrap();
         let ours = passwords.hash("TestPass123!".to_owned()).await.unwrap();
         assert!(
             ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),

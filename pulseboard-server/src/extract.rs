@@ -12,6 +12,7 @@ use pulseboard_core::NewEvent;
 use pulseboard_store::{UserId, WriteKey};
 
 use crate::ingest::Accepted;
+use crate::throttle::{SenderId, rate_limited};
 use crate::write_keys::looks_like_write_key;
 
 /// A JSON request body. Accepts `application/json` and `*/*+json`; also a body with no content
@@ -144,7 +145,7 @@ impl Sender {
     }
 
     /// `events` with the key's name as `source` where they name none.
-    pub(crate) fn label(&self, events: Vec<NewEvent>) -> Vec<NewEvent> {
+    fn label(&self, events: Vec<NewEvent>) -> Vec<NewEvent> {
         match &self.key {
             Some(key) => events
                 .into_iter()
@@ -154,11 +155,33 @@ impl Sender {
         }
     }
 
-    /// Counts the events a key stored towards its statistics.
-    pub(crate) fn record(&self, state: &AppState, accepted: &Accepted) {
+    /// Who the rate limit counts this sender as: its key, or its user.
+    fn rate_id(&self) -> SenderId {
+        match &self.key {
+            Some(key) => SenderId::Key(key.id),
+            None => SenderId::User(self.owner),
+        }
+    }
+
+    /// Stores `events` as this sender's, within its rate: labels them with the key's name,
+    /// answers 429 when the sender is over its rate, and counts what a key stored.
+    pub(crate) async fn submit(
+        &self,
+        state: &AppState,
+        events: Vec<NewEvent>,
+    ) -> Result<Accepted, ApiError> {
+        if let Err(wait) = state.sender_rates().admit(self.rate_id(), events.len()) {
+            state.metrics().requests_rate_limited.inc_by(1);
+            return Err(rate_limited(wait));
+        }
+        let accepted = state
+            .ingest()
+            .submit(self.owner, self.label(events))
+            .await?;
         if let Some(key) = &self.key {
             state.write_keys().record_use(key.id, accepted.stored());
         }
+        Ok(accepted)
     }
 }
 

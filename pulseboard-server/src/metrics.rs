@@ -18,6 +18,8 @@ pub struct ServerMetrics {
     pub connections_refused: Counter,
     /// Connections closed because the request head or body came too slowly.
     pub connections_timed_out: Counter,
+    /// Password hashes computed (registrations and logins).
+    pub password_hashes: Counter,
     /// Logins answered 429 before any password was checked.
     pub logins_throttled: Counter,
     /// Ingest requests answered 429 because their sender was over its rate.
@@ -58,6 +60,11 @@ impl ServerMetrics {
                 "pulseboard_connections_timed_out_total",
                 "Connections closed because the request head or body came too slowly.",
                 &self.connections_timed_out,
+            ),
+            (
+                "pulseboard_password_hashes_total",
+                "Password hashes computed, for registrations and logins.",
+                &self.password_hashes,
             ),
             (
                 "pulseboard_logins_throttled_total",

@@ -64,7 +64,7 @@ const POSTHOG_PATHS: [&str; 8] = [
     "/i/v0/e",
     "/i/v0/e/",
 ];
-const SDK_ERRORS: &[&str] = &["400", "401", "413", "415", "503"];
+const SDK_ERRORS: &[&str] = &["400", "401", "413", "415", "429", "503"];
 
 /// The SDK protocol operations (DESIGN §8).
 fn sdk_operations() -> Vec<Operation> {
@@ -119,7 +119,7 @@ const OPERATIONS: &[Operation] = &[
         auth: Auth::None,
         request: Some("LoginRequest"),
         success: ("200", "Token"),
-        errors: &["401", "415", "422", "503"],
+        errors: &["401", "415", "422", "429", "503"],
     },
     Operation {
         method: "post",
@@ -128,7 +128,7 @@ const OPERATIONS: &[Operation] = &[
         auth: Auth::BearerOrWriteKey,
         request: Some("EventRequest"),
         success: ("202", "EventAccepted"),
-        errors: &["401", "413", "415", "422", "503"],
+        errors: &["401", "413", "415", "422", "429", "503"],
     },
     Operation {
         method: "get",
@@ -146,7 +146,7 @@ const OPERATIONS: &[Operation] = &[
         auth: Auth::BearerOrWriteKey,
         request: Some("BatchRequest"),
         success: ("202", "BatchAccepted"),
-        errors: &["401", "413", "415", "422", "503"],
+        errors: &["401", "413", "415", "422", "429", "503"],
     },
     Operation {
         method: "get",
@@ -314,10 +314,12 @@ fn describe(operation: &Operation) -> Value {
         json!({"description": "Success", "content": content(schema)})
     };
     responses.insert(status.to_owned(), success);
-    // Every body is read under a size limit, so every route with a body can answer 413.
-    let too_large =
-        (operation.request.is_some() && !operation.errors.contains(&"413")).then_some(&"413");
-    for code in operation.errors.iter().chain(too_large) {
+    // Every body is read under a size limit and a time limit, so every route with a body can
+    // answer 413 and 408.
+    let body_limits = ["408", "413"]
+        .iter()
+        .filter(|code| operation.request.is_some() && !operation.errors.contains(code));
+    for code in operation.errors.iter().chain(body_limits) {
         let schema = match *code {
             _ if operation.auth.is_sdk() => "SdkError",
             "422" => "ValidationError",
@@ -369,11 +371,15 @@ fn error_description(code: &str) -> &'static str {
         "404" => "Not found (also for other users' events)",
         "409" => "Email already registered",
         "400" => "The body is not readable as the protocol's JSON",
+        "408" => "The body did not arrive within the body read timeout (Connection: close)",
         "413" => "Request body over the configured limit (after inflating gzip)",
         "415" => {
             "Content-Type is not JSON (API routes), or Content-Encoding is not gzip (SDK routes)"
         }
         "422" => "Validation error naming each field (FastAPI shape)",
+        "429" => {
+            "Too many failed logins for the account or address, or the sender is over its rate of events (Retry-After)"
+        }
         "503" => "Store unavailable or backlog full (Retry-After)",
         _ => "Error",
     }

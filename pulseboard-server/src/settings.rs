@@ -11,6 +11,9 @@ use pulseboard_worker::WorkerOptions;
 use pulseboard_worker::telemetry::LogFormat;
 
 pub use crate::serve::ConnectionLimits;
+use crate::throttle::ThrottleSettings;
+use axum::http::HeaderName;
+use pulseboard_core::{AttemptLimit, Rate};
 
 /// A secret string that never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,6 +57,11 @@ const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
 /// Below the usual limit of open files a service gets (`LimitNOFILE`, often 4,096 soft or
 /// more), with room for the database pool and the log.
 const DEFAULT_MAX_CONNECTIONS: usize = 3_500;
+/// A sender's sustained rate in production: a fifth of what one server process ingests in
+/// batches here (BENCHMARKS.md), so one runaway client cannot take it all.
+const DEFAULT_PRODUCTION_SENDER_EVENTS_PER_SEC: f64 = 5_000.0;
+/// A sender's burst, in seconds of its rate.
+const DEFAULT_BURST_SECONDS: f64 = 10.0;
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
@@ -88,6 +96,8 @@ pub struct ServerSettings {
     pub migrate: bool,
     /// Slow clients and the connection bound.
     pub connections: ConnectionLimits,
+    /// Login throttling and sender rates.
+    pub throttle: ThrottleSettings,
     /// Worker settings, used when the worker runs in this process.
     pub worker: WorkerOptions,
 }
@@ -114,6 +124,12 @@ impl ServerSettings {
                 header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
                 body_read_timeout: Duration::from_secs(DEFAULT_BODY_READ_TIMEOUT_SECS),
                 max_connections: DEFAULT_MAX_CONNECTIONS,
+            },
+            throttle: ThrottleSettings {
+                login_per_account: Some(AttemptLimit::PER_ACCOUNT),
+                login_per_address: Some(AttemptLimit::PER_ADDRESS),
+                client_ip_header: None,
+                sender_rate: None,
             },
             worker: WorkerOptions::default(),
         }
@@ -257,11 +273,58 @@ pub struct Cli {
         global = true
     )]
     pub max_connections: usize,
+    /// Failed logins allowed per account (email) in one window; more get 429 before any
+    /// password is checked. 0: unlimited.
+    #[arg(
+        long,
+        env = "PULSEBOARD_LOGIN_ATTEMPTS_PER_ACCOUNT",
+        default_value_t = AttemptLimit::PER_ACCOUNT.max_attempts,
+        global = true
+    )]
+    pub login_attempts_per_account: u32,
+    /// Failed logins allowed per client address in one window. 0: unlimited.
+    #[arg(
+        long,
+        env = "PULSEBOARD_LOGIN_ATTEMPTS_PER_ADDRESS",
+        default_value_t = AttemptLimit::PER_ADDRESS.max_attempts,
+        global = true
+    )]
+    pub login_attempts_per_address: u32,
+    /// The sliding window of the login limits, in seconds (at most a day).
+    #[arg(
+        long,
+        env = "PULSEBOARD_LOGIN_WINDOW_SECS",
+        default_value_t = AttemptLimit::PER_ACCOUNT.window.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=AttemptLimit::LONGEST_WINDOW.as_secs()),
+        global = true
+    )]
+    pub login_window_secs: u64,
+    /// Header a trusted proxy in front sets to the client's address (e.g. X-Forwarded-For,
+    /// whose last entry is used). Unset: the connection's peer address. Set it only behind a
+    /// proxy that overwrites or appends it, or clients can pick their own address.
+    #[arg(long, env = "PULSEBOARD_CLIENT_IP_HEADER", global = true)]
+    pub client_ip_header: Option<HeaderName>,
+    /// Events per second one sender (a user or a write key) may send on average, per server
+    /// process; over it, 429 with Retry-After. 0: unlimited. Default: 5000 in production,
+    /// unlimited in the embedded mode.
+    #[arg(long, env = "PULSEBOARD_SENDER_EVENTS_PER_SEC", value_parser = non_negative, global = true)]
+    pub sender_events_per_sec: Option<f64>,
+    /// Events a sender may send at once beyond its rate. Default: 10 seconds of the rate.
+    #[arg(long, env = "PULSEBOARD_SENDER_BURST_EVENTS", global = true)]
+    pub sender_burst_events: Option<u64>,
     /// Log format.
     #[arg(long, env = "PULSEBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     #[command(flatten)]
     pub worker: WorkerOptions,
+}
+
+/// A finite number ≥ 0.
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!("{text:?} is not a number ≥ 0")),
+    }
 }
 
 /// What to do.
@@ -274,6 +337,37 @@ pub enum Command {
 }
 
 impl Cli {
+    /// The throttling these flags describe; the sender rate defaults by mode.
+    fn throttle(&self) -> ThrottleSettings {
+        let window = Duration::from_secs(self.login_window_secs);
+        let limit = |max_attempts: u32| {
+            (max_attempts > 0).then_some(AttemptLimit {
+                max_attempts,
+                window,
+            })
+        };
+        let per_second = self
+            .sender_events_per_sec
+            .unwrap_or(if self.database_url.is_some() {
+                DEFAULT_PRODUCTION_SENDER_EVENTS_PER_SEC
+            } else {
+                0.0
+            });
+        let sender_rate = (per_second > 0.0).then(|| Rate {
+            per_second,
+            burst: self
+                .sender_burst_events
+                .unwrap_or((per_second * DEFAULT_BURST_SECONDS) as u64)
+                .max(1),
+        });
+        ThrottleSettings {
+            login_per_account: limit(self.login_attempts_per_account),
+            login_per_address: limit(self.login_attempts_per_address),
+            client_ip_header: self.client_ip_header.clone(),
+            sender_rate,
+        }
+    }
+
     /// The settings these flags describe.
     pub fn settings(&self) -> ServerSettings {
         ServerSettings {
@@ -296,6 +390,7 @@ impl Cli {
                 body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
                 max_connections: self.max_connections,
             },
+            throttle: self.throttle(),
             worker: self.worker.clone(),
         }
     }

@@ -94,7 +94,7 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
         store,
         queue,
         ingest,
-        passwords: Passwords::new()?,
+        passwords: Passwords::new(metrics.clone())?,
         tokens: Tokens::new(&secret, settings.token_lifetime),
         limits: ApiLimits {
             max_body_bytes: settings.max_body_bytes,
@@ -106,6 +106,7 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
         worker_metrics,
         operator_token: operator.token,
         write_keys,
+        throttle: settings.throttle.clone(),
     });
     Ok(Pulseboard {
         state,

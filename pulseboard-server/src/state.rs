@@ -10,6 +10,7 @@ use crate::auth::{Passwords, Tokens};
 use crate::ingest::Ingest;
 use crate::metrics::ServerMetrics;
 use crate::settings::Secret;
+use crate::throttle::{SenderRates, ThrottleSettings};
 use crate::write_keys::WriteKeys;
 
 /// Request limits.
@@ -30,6 +31,7 @@ pub struct ApiLimits {
 pub struct AppState {
     shared: Arc<AppServices>,
     known_users: Arc<KnownUsers>,
+    sender_rates: Arc<SenderRates>,
 }
 
 /// Ids of users seen in the store since start. Users are never deleted, so an id once found
@@ -71,12 +73,15 @@ pub struct AppServices {
     pub operator_token: Option<Secret>,
     /// Write key look-ups and use counts.
     pub write_keys: Arc<WriteKeys>,
+    /// Login throttling and sender rates.
+    pub throttle: ThrottleSettings,
 }
 
 impl AppState {
     /// Wraps the shared parts.
     pub fn new(shared: AppServices) -> Self {
         Self {
+            sender_rates: Arc::new(SenderRates::new(shared.throttle.sender_rate)),
             shared: Arc::new(shared),
             known_users: Arc::default(),
         }
@@ -153,5 +158,15 @@ impl AppState {
     /// Write keys.
     pub fn write_keys(&self) -> &WriteKeys {
         &self.shared.write_keys
+    }
+
+    /// What is throttled.
+    pub fn throttle(&self) -> &ThrottleSettings {
+        &self.shared.throttle
+    }
+
+    /// Senders' token buckets.
+    pub(crate) fn sender_rates(&self) -> &SenderRates {
+        &self.sender_rates
     }
 }

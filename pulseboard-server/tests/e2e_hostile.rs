@@ -67,7 +67,12 @@ async fn abandon_logins(address: &str, email: &str, clients: usize, duration: Du
 async fn aborted_logins_do_not_grow_memory() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let env = vec![("PULSEBOARD_DATA_DIR", data.display().to_string())];
+    // Throttling off: every abandoned login must reach the hasher.
+    let env = vec![
+        ("PULSEBOARD_DATA_DIR", data.display().to_string()),
+        ("PULSEBOARD_LOGIN_ATTEMPTS_PER_ACCOUNT", "0".to_owned()),
+        ("PULSEBOARD_LOGIN_ATTEMPTS_PER_ADDRESS", "0".to_owned()),
+    ];
     let (server, base) = spawn_server(&env, dir.path()).await;
     let address = base.trim_start_matches("http://").to_owned();
     let email = "victim@example.com";

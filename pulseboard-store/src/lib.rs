@@ -22,9 +22,9 @@ pub use error::{FaultKind, StoreError, StoreResult};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    EventFilter, EventId, EventOutcome, EventToInsert, InsertedEvent, MinuteActivity, NewUser,
-    PurgeRound, ReplaySelection, StaleEvents, StatusCount, StoredEvent, SweepCursor,
-    UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse,
+    EventFilter, EventId, EventOutcome, EventToInsert, InsertedEvent, LoginAttemptId,
+    MinuteActivity, NewUser, PurgeRound, ReplaySelection, StaleEvents, StatusCount, StoredEvent,
+    SweepCursor, UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse,
 };
 
 /// Everything the API, the worker, the recovery sweep and the dashboard ask of storage.
@@ -174,6 +174,30 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Adds use counts and moves each key's last-use time forward (never back).
     async fn record_write_key_use(&self, uses: &[WriteKeyUse]) -> StoreResult<()>;
+
+    /// Records one login attempt at `at` under each of `keys`, before its password is checked,
+    /// so concurrent attempts see each other. Returns the records, in the order of `keys`.
+    async fn record_login_attempt(
+        &self,
+        keys: &[&str],
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<LoginAttemptId>>;
+
+    /// The times of `key`'s recorded attempts at or after `since`, newest first, at most
+    /// `limit`.
+    async fn recent_login_attempts(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DateTime<Utc>>>;
+
+    /// Deletes attempt records: a login that succeeded, or one refused before its password
+    /// was checked, does not count against anyone.
+    async fn forget_login_attempts(&self, ids: &[LoginAttemptId]) -> StoreResult<()>;
+
+    /// Deletes attempt records older than `before`; returns how many.
+    async fn forget_login_attempts_before(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// Opens the store a URL names: `postgres://…` or `sqlite://path` (`sqlite::memory:` for tests).

@@ -14,10 +14,10 @@ use crate::rows::{
 };
 use crate::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, InsertedRow,
-    MinuteActivity, NewUser, PurgeRound, ReplaySelection, StaleEvents, StatusCount, StoreError,
-    StoreResult, StoredEvent, StoredIds, SweepCursor, UnfinishedEvent, User, UserId, WriteKey,
-    WriteKeyId, WriteKeyUse, attempt_sources, failure_sql_list, final_statuses, match_inserted,
-    message_key, sources_of, status_names, stored_ids, unfinished_sql_list,
+    LoginAttemptId, MinuteActivity, NewUser, PurgeRound, ReplaySelection, StaleEvents, StatusCount,
+    StoreError, StoreResult, StoredEvent, StoredIds, SweepCursor, UnfinishedEvent, User, UserId,
+    WriteKey, WriteKeyId, WriteKeyUse, attempt_sources, failure_sql_list, final_statuses,
+    match_inserted, message_key, sources_of, status_names, stored_ids, unfinished_sql_list,
 };
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -738,5 +738,57 @@ impl EventStore for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn record_login_attempt(
+        &self,
+        keys: &[&str],
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<LoginAttemptId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO login_attempts (key, attempted_at) \
+             SELECT key, $2 FROM UNNEST($1::text[]) WITH ORDINALITY AS k(key, position) \
+             ORDER BY position RETURNING id",
+        )
+        .bind(keys)
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(LoginAttemptId).collect())
+    }
+
+    async fn recent_login_attempts(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        let times = sqlx::query_scalar(
+            "SELECT attempted_at FROM login_attempts WHERE key = $1 AND attempted_at >= $2 \
+             ORDER BY attempted_at DESC LIMIT $3",
+        )
+        .bind(key)
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(times)
+    }
+
+    async fn forget_login_attempts(&self, ids: &[LoginAttemptId]) -> StoreResult<()> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        sqlx::query("DELETE FROM login_attempts WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn forget_login_attempts_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM login_attempts WHERE attempted_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
     }
 }

@@ -223,6 +223,10 @@ pub struct StaleEvents {
     pub cursor: Option<SweepCursor>,
 }
 
+/// One recorded login attempt under one key (an account or a client address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LoginAttemptId(pub i64);
+
 /// A write key's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WriteKeyId(pub i64);

@@ -72,6 +72,7 @@ contract_tests!(
     replay_moves_only_the_owners_failures_back_to_enqueued,
     retention_purges_only_final_events_older_than_the_cutoff,
     the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write,
+    login_attempts_are_counted_per_key_newest_first_and_forgotten,
 );
 
 async fn user(store: &Arc<dyn EventStore>, email: &str) -> User {
@@ -984,6 +985,61 @@ async fn write_keys_are_found_by_hash_until_revoked_and_count_their_use(
     assert!(store.find_write_key("hash-web").await.unwrap().is_none());
     let listed = store.list_write_keys(Some(alice.id), 100).await.unwrap();
     assert!(listed[0].revoked_at.is_some() && listed[1].revoked_at.is_none());
+}
+
+async fn login_attempts_are_counted_per_key_newest_first_and_forgotten(store: Arc<dyn EventStore>) {
+    let at = |minute: u32| -> chrono::DateTime<chrono::Utc> {
+        format!("2026-11-30T10:{minute:02}:00Z").parse().unwrap()
+    };
+    let mut recorded = Vec::new();
+    for minute in [1, 2, 3] {
+        let ids = store
+            .record_login_attempt(&["account:a@example.com", "address:10.0.0.1"], at(minute))
+            .await
+            .unwrap();
+        assert_eq!(ids.len(), 2);
+        recorded.push(ids);
+    }
+    store
+        .record_login_attempt(&["account:b@example.com"], at(4))
+        .await
+        .unwrap();
+
+    let account_a = store
+        .recent_login_attempts("account:a@example.com", at(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        account_a,
+        vec![at(3), at(2)],
+        "newest first, from `since` on"
+    );
+    let address = store
+        .recent_login_attempts("address:10.0.0.1", at(0), 2)
+        .await
+        .unwrap();
+    assert_eq!(address, vec![at(3), at(2)], "at most `limit`");
+
+    // A successful login forgets its own records, under both keys, and nothing else.
+    store.forget_login_attempts(&recorded[2]).await.unwrap();
+    for key in ["account:a@example.com", "address:10.0.0.1"] {
+        let left = store.recent_login_attempts(key, at(0), 10).await.unwrap();
+        assert_eq!(left, vec![at(2), at(1)], "{key}");
+    }
+
+    // The upkeep forgets old records.
+    let forgotten = store.forget_login_attempts_before(at(2)).await.unwrap();
+    assert_eq!(forgotten, 2);
+    let left = store
+        .recent_login_attempts("account:a@example.com", at(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![at(2)]);
+    let other = store
+        .recent_login_attempts("account:b@example.com", at(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(other, vec![at(4)]);
 }
 
 async fn replay_moves_only_the_owners_failures_back_to_enqueued(store: Arc<dyn EventStore>) {

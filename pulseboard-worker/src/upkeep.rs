@@ -3,12 +3,15 @@
 //!   [`EventStore::fold_counters`]), so the deltas a reader adds up stay few;
 //! - every [`PURGE_INTERVAL`], retention: events older than `PULSEBOARD_RETENTION_DAYS` in a
 //!   final state are deleted, in small rounds with pauses between them, so the purge never
-//!   holds locks or the store for long.
+//!   holds locks or the store for long;
+//! - every [`PURGE_INTERVAL`] too, login attempts older than the longest throttling window
+//!   are forgotten.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use pulseboard_core::AttemptLimit;
 use pulseboard_store::EventStore;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -64,7 +67,16 @@ pub async fn run_upkeep(
         })
         .await;
     };
-    tokio::join!(fold, purge);
+    let forget_logins = every(PURGE_INTERVAL, &shutdown, || async {
+        let before = Utc::now()
+            - chrono::Duration::from_std(AttemptLimit::LONGEST_WINDOW).unwrap_or_default();
+        match store.forget_login_attempts_before(before).await {
+            Ok(0) => {}
+            Ok(forgotten) => info!(attempts = forgotten, "forgot old login attempts"),
+            Err(error) => warn!(error = %error, "forgetting old login attempts failed"),
+        }
+    });
+    tokio::join!(fold, purge, forget_logins);
 }
 
 /// Runs `task` now and then `interval` after each run ends, until `shutdown`.

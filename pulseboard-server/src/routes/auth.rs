@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::error::{ApiError, FieldIssue};
 use crate::extract::JsonBody;
+use crate::throttle::{ClientAddress, LoginAttempt};
 
 /// Shortest accepted password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -72,11 +73,14 @@ pub(crate) async fn register(
 
 pub(crate) async fn login(
     State(state): State<AppState>,
+    address: ClientAddress,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Json<TokenView>, ApiError> {
     let (Some(email), Some(password)) = (request.email, request.password) else {
         return Err(ApiError::Validation(missing_credentials()));
     };
+    // Before any lookup or hash: a throttled attempt costs the server almost nothing.
+    let attempt = LoginAttempt::begin(&state, &email, address).await?;
     let user = state.store().find_user_by_email(email.trim()).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     // Unknown users are verified against a dummy hash: same answer, same cost.
@@ -84,6 +88,7 @@ pub(crate) async fn login(
     let Some(user) = user.filter(|_| valid) else {
         return Err(ApiError::Unauthorized("Incorrect email or password"));
     };
+    attempt.succeeded(&state).await?;
     let access_token = state.tokens().issue(user.id)?;
     Ok(Json(TokenView {
         access_token,

@@ -61,9 +61,7 @@ pub(crate) async fn submit(
     JsonBody(raw): JsonBody<RawEvent>,
 ) -> Result<(StatusCode, Json<EventAccepted>), ApiError> {
     let event = parse_event(&raw, &[json!("body")]).map_err(ApiError::Validation)?;
-    let events = sender.label(vec![event]);
-    let accepted = state.ingest().submit(sender.owner, events).await?;
-    sender.record(&state, &accepted);
+    let accepted = sender.submit(&state, vec![event]).await?;
     let body = EventAccepted {
         event_id: accepted.event_ids.first().map_or(0, |id| id.0),
         duplicate: !accepted.duplicate_positions.is_empty(),
@@ -79,9 +77,8 @@ pub(crate) async fn submit_batch(
     sender: Sender,
     JsonBody(raw): JsonBody<RawBatch>,
 ) -> Result<(StatusCode, Json<BatchAccepted>), ApiError> {
-    let events = sender.label(parse_batch(raw, state.limits().max_batch_events)?);
-    let accepted = state.ingest().submit(sender.owner, events).await?;
-    sender.record(&state, &accepted);
+    let events = parse_batch(raw, state.limits().max_batch_events)?;
+    let accepted = sender.submit(&state, events).await?;
     let body = BatchAccepted {
         event_count: accepted.event_ids.len(),
         event_ids: accepted.event_ids.iter().map(|id| id.0).collect(),

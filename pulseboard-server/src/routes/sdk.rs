@@ -72,6 +72,16 @@ impl IntoResponse for SdkError {
                 "body_too_large",
                 "Request body exceeds the configured size limit (after inflating)".to_owned(),
             ),
+            Self::Api(ApiError::RequestTimeout) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "The request body did not arrive in time".to_owned(),
+            ),
+            Self::Api(ApiError::TooManyRequests { message, .. }) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                (*message).to_owned(),
+            ),
             Self::Api(ApiError::Unavailable(message)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -85,11 +95,23 @@ impl IntoResponse for SdkError {
         };
         let body = json!({ "code": code, "message": message, "detail": message });
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
+        let headers = response.headers_mut();
+        match &self {
+            Self::Api(ApiError::TooManyRequests {
+                retry_after_secs, ..
+            }) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Api(ApiError::RequestTimeout) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+            }
+            _ => {}
         }
         response
     }
@@ -195,11 +217,7 @@ async fn store(state: &AppState, sender: &Sender, mapped: Vec<Mapped>) -> Result
         .into_iter()
         .map(|message| message.unwrap_or_else(|rejection| rejection.into_event()))
         .collect();
-    let accepted = state
-        .ingest()
-        .submit(sender.owner, sender.label(events))
-        .await?;
-    sender.record(state, &accepted);
+    sender.submit(state, events).await?;
     Ok(())
 }
 

@@ -49,10 +49,16 @@ pub fn test_worker_options() -> WorkerOptions {
 
 impl TestApp {
     pub async fn embedded() -> Self {
+        Self::embedded_with(|_| {}).await
+    }
+
+    /// The embedded default with adjusted settings.
+    pub async fn embedded_with(adjust: impl FnOnce(&mut ServerSettings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = ServerSettings::embedded(dir.path(), "127.0.0.1:0".parse().unwrap());
         settings.worker = test_worker_options();
         settings.operator_token = Some(Secret::new("operator-token-for-tests"));
+        adjust(&mut settings);
         Self::start(settings, dir, None).await
     }
 

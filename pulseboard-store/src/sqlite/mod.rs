@@ -25,11 +25,11 @@ use tokio::sync::Mutex;
 use crate::error::is_unique_violation;
 use crate::rows::{EventRow, UnfinishedRow, UserRow, WriteKeyRow, into_events, write_key_columns};
 use crate::{
-    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, MinuteActivity,
-    NewUser, PurgeRound, ReplaySelection, StaleEvents, StatusCount, StoreError, StoreResult,
-    StoredEvent, SweepCursor, UnfinishedEvent, User, UserId, WriteKey, WriteKeyId, WriteKeyUse,
-    attempt_sources, failure_sql_list, final_statuses, match_inserted, sources_of, status_names,
-    unfinished_sql_list,
+    EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, LoginAttemptId,
+    MinuteActivity, NewUser, PurgeRound, ReplaySelection, StaleEvents, StatusCount, StoreError,
+    StoreResult, StoredEvent, SweepCursor, UnfinishedEvent, User, UserId, WriteKey, WriteKeyId,
+    WriteKeyUse, attempt_sources, failure_sql_list, final_statuses, match_inserted, sources_of,
+    status_names, unfinished_sql_list,
 };
 
 /// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's 32,766 limit.
@@ -657,6 +657,75 @@ impl EventStore for SqliteStore {
         .await;
         writer.finish(result).await?;
         Ok(())
+    }
+
+    async fn record_login_attempt(
+        &self,
+        keys: &[&str],
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<LoginAttemptId>> {
+        let mut writer = self.writer().await?;
+        let ids: Result<Vec<i64>, _> = sqlx::query_scalar(
+            "INSERT INTO login_attempts (key, attempted_at) \
+             SELECT value, ?2 FROM json_each(?1) ORDER BY key RETURNING id",
+        )
+        .bind(json_list(keys))
+        .bind(format_timestamp(at))
+        .fetch_all(writer.connection())
+        .await;
+        let mut ids = writer.finish(ids).await?;
+        // RETURNING's order is unspecified; ids follow the insertion order, which is `keys`'.
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(LoginAttemptId).collect())
+    }
+
+    async fn recent_login_attempts(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        let times: Vec<String> = sqlx::query_scalar(
+            "SELECT attempted_at FROM login_attempts WHERE key = ?1 AND attempted_at >= ?2 \
+             ORDER BY attempted_at DESC LIMIT ?3",
+        )
+        .bind(key)
+        .bind(filter_bound(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        times
+            .iter()
+            .map(|time| {
+                DateTime::parse_from_rfc3339(time)
+                    .map(|time| time.to_utc())
+                    .map_err(|error| {
+                        StoreError::InvalidData(format!("bad attempt time {time:?}: {error}"))
+                    })
+            })
+            .collect()
+    }
+
+    async fn forget_login_attempts(&self, ids: &[LoginAttemptId]) -> StoreResult<()> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+        let mut writer = self.writer().await?;
+        let result =
+            sqlx::query("DELETE FROM login_attempts WHERE id IN (SELECT value FROM json_each(?1))")
+                .bind(ids)
+                .execute(writer.connection())
+                .await;
+        writer.finish(result).await?;
+        Ok(())
+    }
+
+    async fn forget_login_attempts_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut writer = self.writer().await?;
+        let result = sqlx::query("DELETE FROM login_attempts WHERE attempted_at < ?1")
+            .bind(filter_bound(before))
+            .execute(writer.connection())
+            .await;
+        Ok(writer.finish(result).await?.rows_affected())
     }
 }
 
