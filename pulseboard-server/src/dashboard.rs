@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{PathParam, bearer_token};
+use crate::metrics::ServerMetrics;
 use crate::routes::{EventView, parse_event_id};
 
 const PAGE: &str = include_str!("dashboard.html");
@@ -112,6 +113,7 @@ async fn overview(_: Operator, State(state): State<AppState>) -> Result<Json<Val
         "activity": activity.iter().map(|minute| json!({"minute": format_timestamp(minute.minute),
             "accepted": minute.accepted, "processed": minute.processed, "failed": minute.failed})).collect::<Vec<_>>(),
         "recent_failures": failures.into_iter().map(summary).collect::<Vec<_>>(),
+        "protection": protection(state.metrics()),
         "write_keys": write_keys.into_iter().map(|key| json!({"id": key.id.0, "owner": key.owner.0,
             "name": key.name, "created_at": format_timestamp(key.created_at),
             "last_used_at": key.last_used_at.map(format_timestamp), "event_count": key.event_count,
@@ -142,6 +144,17 @@ async fn event(
         .await?
         .ok_or(ApiError::NotFound("Event not found"))?;
     Ok(Json(EventView::from(event)))
+}
+
+/// What this server process refused or cut off since it started, by reason.
+fn protection(metrics: &ServerMetrics) -> Value {
+    json!({
+        "logins_throttled": metrics.logins_throttled.get(),
+        "requests_rate_limited": metrics.requests_rate_limited.get(),
+        "connections_timed_out": metrics.connections_timed_out.get(),
+        "connections_refused": metrics.connections_refused.get(),
+        "admission_refused_events": metrics.admission_refused.get(),
+    })
 }
 
 /// An event without its payload: what the dashboard's tables show.

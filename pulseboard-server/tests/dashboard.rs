@@ -258,6 +258,7 @@ async fn the_dashboard_renders_counts_failures_and_task_details_in_a_real_browse
         "button_click",
         "embedded",
         "no write keys",
+        r#"<div class="label">logins throttled</div><div class="value">0</div>"#,
         "Replay every validation_error event of every user (1)? It goes back to enqueued",
     ] {
         assert!(

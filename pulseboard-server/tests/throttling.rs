@@ -120,6 +120,16 @@ async fn failed_logins_past_the_limit_get_429_before_any_password_is_checked(app
         );
     }
     assert_eq!(metric(app, "pulseboard_logins_throttled_total").await, 4);
+    let (status, overview) = app
+        .call(
+            Method::GET,
+            "/dashboard/api/overview",
+            Some("operator-token-for-tests"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(overview["protection"]["logins_throttled"], 4, "{overview}");
     // Another account from the same address is not affected.
     let (status, _, body) = login(app, "bystander@example.com", "TestPass123!", "192.0.2.1").await;
     assert_eq!(status, StatusCode::OK, "{body}");
