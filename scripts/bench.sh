@@ -9,6 +9,7 @@
 #   MODES=poison scripts/bench.sh    # healthy clients' rate beside a client sending refused input
 #   MODES=retention scripts/bench.sh # single-event p99 while 1,000,000 old events are purged
 #   MODES=dashboard scripts/bench.sh # one dashboard refresh over 1,000,000 events, both stores
+#   MODES=flood scripts/bench.sh     # a normal sender's latency beside one flooding past its rate
 #
 # Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then three batch phases
 # of 100 events per request, in an order that rotates from run to run: native batches, the same
@@ -40,6 +41,14 @@
 #   POISON run=… alone_eps=… poisoned_eps=… ratio=… poison_rps=…
 # (ratio: the healthy clients' accepted events/s with the poison over without; each phase waits
 # until its accepted events are final, so neither inherits the other's backlog).
+#
+# The flood mode measures what a sender flooding past its rate costs another sender (production
+# mode, each sender limited to FLOOD_RATE events/s, burst the same): the normal sender posts
+# single events at a steady 200/s for DURATION s (oha, latency from each request's scheduled
+# time), alone and then while the flooder sends batches of 100 events from 32 connections as
+# fast as it is answered, most of them 429. It prints
+#   FLOOD run=… alone_p50_ms=… alone_p99_ms=… flooded_p50_ms=… flooded_p99_ms=… ratio=…
+#         flood_rps=… flood_429_pct=… normal_errors=…
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER_BIN_DIR=${SERVER_BIN_DIR:-./target/release} LOADGEN=${LOADGEN:-./target/release/examples/loadgen}
@@ -47,6 +56,7 @@ MODES=${MODES:-production embedded} RUNS=${RUNS:-1} DURATION=${DURATION:-20} CON
 WORK=$(mktemp -d /tmp/pulseboard-bench.XXXXXX)
 OPERATOR_TOKEN=bench-operator-token
 PIDS=()
+EXTRA_ENV=()  # more server and worker settings, for one mode
 
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -127,6 +137,7 @@ start_processes() {
   else
     env+=(PULSEBOARD_DATA_DIR="$WORK/data-$2")
   fi
+  env+=("${EXTRA_ENV[@]}")
   env "${env[@]}" "$SERVER_BIN_DIR/pulseboard-server" > "$WORK/server-$3-$mode-$2.log" 2>&1 &
   SERVER=$!; PIDS+=("$SERVER")
   WORKER_ENV=("${env[@]}")
@@ -296,6 +307,60 @@ PY
   stop_processes
 }
 
+ensure_oha() {
+  command -v oha >/dev/null && return
+  log "installing oha 1.16.0 with cargo (missing on this machine; a few minutes)"
+  cargo install -q --locked oha --version 1.16.0
+}
+
+# oha_json URL TOKEN BODY ARGS… → oha's JSON summary of POSTs of BODY with TOKEN.
+oha_json() {
+  local url=$1 token=$2 body=$3; shift 3
+  oha --no-tui --output-format json -m POST -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d "$body" "$@" "$url"
+}
+
+# token_for BASE EMAIL → a bearer token of a freshly registered user.
+token_for() {
+  local credentials="{\"email\":\"$2\",\"password\":\"FloodPass123!\"}"
+  curl -fs -XPOST "$1/api/auth/register" -H 'content-type: application/json' -d "$credentials" >/dev/null
+  curl -fs -XPOST "$1/api/auth/login" -H 'content-type: application/json' -d "$credentials" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+}
+
+FLOOD_RATE=${FLOOD_RATE:-200}
+run_flood() {  # run_flood RUN
+  ensure_oha
+  local normal flooder alone flooded flood flood_pid event batch
+  EXTRA_ENV=(PULSEBOARD_SENDER_EVENTS_PER_SEC="$FLOOD_RATE" PULSEBOARD_SENDER_BURST_EVENTS="$FLOOD_RATE")
+  start_processes production "$1" flood
+  EXTRA_ENV=()
+  normal=$(token_for "$BASE" normal@example.com) flooder=$(token_for "$BASE" flooder@example.com)
+  event='{"event_name":"page_view","event_type":"engagement","source":"web","session_id":"s-1","payload":{"page":"/home","duration":45}}'
+  batch="{\"events\":[$(python3 -c 'import sys; print(",".join([sys.argv[1]] * 100))' "$event")]}"
+  alone=$(oha_json "$BASE/api/v1/events" "$normal" "$event" -z "${DURATION}s" -q 200 -c 16 --latency-correction)
+  oha_json "$BASE/api/v1/events/batch" "$flooder" "$batch" -z "$(( DURATION + 4 ))s" -c 32 > "$WORK/flood.json" &
+  flood_pid=$!
+  sleep 2
+  flooded=$(oha_json "$BASE/api/v1/events" "$normal" "$event" -z "${DURATION}s" -q 200 -c 16 --latency-correction)
+  wait "$flood_pid" || true
+  flood=$(cat "$WORK/flood.json")
+  python3 - "$1" "$alone" "$flooded" "$flood" <<'PY'
+import json, sys
+run, alone, flooded, flood = sys.argv[1], *(json.loads(x) for x in sys.argv[2:])
+ms = lambda r, p: r["latencyPercentiles"][p] * 1000
+codes = flood["statusCodeDistribution"]
+total = sum(codes.values())
+errors = sum(n for code, n in flooded["statusCodeDistribution"].items() if code != "202")
+print("FLOOD run=%s alone_p50_ms=%.1f alone_p99_ms=%.1f flooded_p50_ms=%.1f flooded_p99_ms=%.1f "
+      "ratio=%.2f flood_rps=%.0f flood_429_pct=%.1f normal_errors=%d"
+      % (run, ms(alone, "p50"), ms(alone, "p99"), ms(flooded, "p50"), ms(flooded, "p99"),
+         ms(flooded, "p99") / ms(alone, "p99"), flood["summary"]["requestsPerSec"],
+         100 * codes.get("429", 0) / max(total, 1), errors))
+PY
+  stop_processes
+}
+
 run_poison() {  # run_poison RUN
   local alone poisoned poison_pid poison
   start_processes production "$1" poison
@@ -332,6 +397,7 @@ for run in $(seq 1 "$RUNS"); do
     case $mode in
       ceiling) run_ceiling "$run" ;;
       poison) run_poison "$run" ;;
+      flood) run_flood "$run" ;;
       retention) run_retention "$run" ;;
       dashboard) run_dashboard production "$run"; run_dashboard embedded "$run" ;;
       *) run_mode "$mode" "$run" ;;

@@ -70,6 +70,8 @@ pub struct TokenBucket {
     rate: Rate,
     tokens: f64,
     updated: Instant,
+    /// After a refusal, until when the sender was told to wait (`Retry-After`).
+    refused_until: Option<Instant>,
 }
 
 impl TokenBucket {
@@ -79,6 +81,7 @@ impl TokenBucket {
             rate,
             tokens: rate.burst as f64,
             updated: now,
+            refused_until: None,
         }
     }
 
@@ -94,7 +97,23 @@ impl TokenBucket {
             return Ok(());
         }
         let seconds = (needed - self.tokens) / self.rate.per_second;
-        Err(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
+        let wait = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+        self.refused_until = now.checked_add(wait);
+        Err(wait)
+    }
+
+    /// Whether a request could pass at `now`, without taking anything: not while the wait
+    /// the last refusal named lasts, nor with less than one token. Lets a server refuse a
+    /// sender over its rate before reading the request's body; a sender who ignores
+    /// `Retry-After` is refused that cheaply until the time it was given.
+    pub fn check(&self, now: Instant) -> Result<(), Duration> {
+        if let Some(until) = self.refused_until
+            && now < until
+        {
+            return Err(until - now);
+        }
+        let mut bucket = self.clone();
+        bucket.take(1, now)
     }
 
     /// Whether the bucket is full at `now` (a full bucket can be forgotten and made anew).
@@ -165,7 +184,28 @@ mod tests {
         assert_eq!(wait, Duration::from_millis(500));
         assert_eq!(bucket.take(5, start + Duration::from_millis(500)), Ok(()));
         assert!(!bucket.is_full(start + Duration::from_millis(500)));
+        assert_eq!(
+            bucket.check(start + Duration::from_millis(500)),
+            Err(Duration::from_millis(100))
+        );
+        assert_eq!(bucket.check(start + Duration::from_millis(600)), Ok(()));
         assert!(bucket.is_full(start + Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn after_a_refusal_the_check_refuses_until_the_wait_it_named() {
+        let start = Instant::now();
+        let rate = Rate {
+            per_second: 100.0,
+            burst: 100,
+        };
+        let mut bucket = TokenBucket::full(rate, start);
+        assert_eq!(bucket.take(100, start), Ok(()));
+        // 50 events need 0.5 s of tokens; one would be there after 10 ms.
+        assert_eq!(bucket.take(50, start), Err(Duration::from_millis(500)));
+        let later = start + Duration::from_millis(100);
+        assert_eq!(bucket.check(later), Err(Duration::from_millis(400)));
+        assert_eq!(bucket.check(start + Duration::from_millis(500)), Ok(()));
     }
 
     #[test]

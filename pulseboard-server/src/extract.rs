@@ -12,7 +12,7 @@ use pulseboard_core::NewEvent;
 use pulseboard_store::{UserId, WriteKey};
 
 use crate::ingest::Accepted;
-use crate::throttle::{SenderId, rate_limited};
+use crate::throttle::{SenderId, refuse_over_rate};
 use crate::write_keys::looks_like_write_key;
 
 /// A JSON request body. Accepts `application/json` and `*/*+json`; also a body with no content
@@ -156,7 +156,7 @@ impl Sender {
     }
 
     /// Who the rate limit counts this sender as: its key, or its user.
-    fn rate_id(&self) -> SenderId {
+    pub(crate) fn rate_id(&self) -> SenderId {
         match &self.key {
             Some(key) => SenderId::Key(key.id),
             None => SenderId::User(self.owner),
@@ -171,8 +171,7 @@ impl Sender {
         events: Vec<NewEvent>,
     ) -> Result<Accepted, ApiError> {
         if let Err(wait) = state.sender_rates().admit(self.rate_id(), events.len()) {
-            state.metrics().requests_rate_limited.inc_by(1);
-            return Err(rate_limited(wait));
+            return Err(refuse_over_rate(state, wait).await);
         }
         let accepted = state
             .ingest()
@@ -192,6 +191,19 @@ impl FromRequestParts<AppState> for Sender {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let sender = Self::authenticate(parts, state).await?;
+        // Over its rate already: refused before its body is read or parsed, so a flood costs
+        // the server as little as possible.
+        if let Err(wait) = state.sender_rates().check(sender.rate_id()) {
+            return Err(refuse_over_rate(state, wait).await);
+        }
+        Ok(sender)
+    }
+}
+
+impl Sender {
+    /// The sender a bearer token names: a write key, or a logged-in user.
+    async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match bearer_token(parts) {
             Some(token) if looks_like_write_key(token) => {
                 let key = state

@@ -161,6 +161,20 @@ impl SenderRates {
         }
     }
 
+    /// Whether `sender` could send at least one event now, taking nothing: a sender over its
+    /// rate is refused before its body is read.
+    pub(crate) fn check(&self, sender: SenderId) -> Result<(), Duration> {
+        if self.rate.is_none() {
+            return Ok(());
+        }
+        let Ok(buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        buckets
+            .get(&sender)
+            .map_or(Ok(()), |bucket| bucket.check(Instant::now()))
+    }
+
     /// Takes `events` from `sender`'s bucket, or answers how long until they would fit.
     pub(crate) fn admit(&self, sender: SenderId, events: usize) -> Result<(), Duration> {
         let Some(rate) = self.rate else {
@@ -185,11 +199,20 @@ fn whole_seconds(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
-/// The 429 of a sender over its rate.
-pub(crate) fn rate_limited(wait: Duration) -> ApiError {
+/// The longest a refused sender's answer is held back.
+const REFUSAL_HOLD: Duration = Duration::from_secs(1);
+
+/// Refuses a sender over its rate: counts it and answers 429, after holding the answer for
+/// the wait it names (at most [`REFUSAL_HOLD`]). A client that sends again as soon as it is
+/// answered, ignoring `Retry-After`, then sends one request per connection per second, not
+/// thousands; a client that honours `Retry-After` loses nothing, since it would wait anyway.
+pub(crate) async fn refuse_over_rate(state: &AppState, wait: Duration) -> ApiError {
+    state.metrics().requests_rate_limited.inc_by(1);
+    let retry_after_secs = whole_seconds(wait).max(1);
+    tokio::time::sleep(Duration::from_secs(retry_after_secs).min(REFUSAL_HOLD)).await;
     ApiError::TooManyRequests {
         message: "This sender is over its rate of events; retry after the time in Retry-After",
-        retry_after_secs: whole_seconds(wait).max(1),
+        retry_after_secs,
     }
 }
 

@@ -180,6 +180,7 @@ async fn a_sender_over_its_rate_gets_429_and_the_others_do_not(app: &TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let refused_at = std::time::Instant::now();
     let (status, body) = app
         .call(
             Method::POST,
@@ -189,6 +190,9 @@ async fn a_sender_over_its_rate_gets_429_and_the_others_do_not(app: &TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    // The refusal is held back for the second Retry-After names: a client that ignores it
+    // gets one answer a second per connection.
+    assert!(refused_at.elapsed() >= std::time::Duration::from_secs(1));
     let segment = Request::post("/v1/batch")
         .header(header::AUTHORIZATION, basic(&key))
         .body(Body::from(
