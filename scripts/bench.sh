@@ -10,6 +10,7 @@
 #   MODES=retention scripts/bench.sh # single-event p99 while 1,000,000 old events are purged
 #   MODES=dashboard scripts/bench.sh # one dashboard refresh over 1,000,000 events, both stores
 #   MODES=flood scripts/bench.sh     # a normal sender's latency beside one flooding past its rate
+#   MODES=latency scripts/bench.sh   # single-event latency at steady rates, both modes (oha)
 #
 # Per mode it runs: single-event POSTs at CONCURRENCY for DURATION s, then three batch phases
 # of 100 events per request, in an order that rotates from run to run: native batches, the same
@@ -41,6 +42,16 @@
 #   POISON run=… alone_eps=… poisoned_eps=… ratio=… poison_rps=…
 # (ratio: the healthy clients' accepted events/s with the poison over without; each phase waits
 # until its accepted events are final, so neither inherits the other's backlog).
+#
+# The latency mode offers single-event POSTs at steady rates (LATENCY_RATES, default 2000 and
+# 5000 a second) for LATENCY_DURATION s (default 30) from 64 connections, with oha (installed
+# with cargo when missing), latency counted from each request's scheduled send time (it corrects
+# for coordinated omission), the worker processing meanwhile; production then embedded mode.
+# After each rate it waits until no event is left unfinished. One line per mode and rate:
+#   LATENCY mode=… run=… rate=… achieved_rps=… p50_ms=… p99_ms=… p999_ms=… non_202=…
+#           drain_s=… cpu_us=pg:…/server:…/worker:…/redis:… total_cpu_us=…
+# (drain_s: seconds from the end of the load until the backlog was empty, 0 if it kept up;
+# cpu_us: each process's CPU per accepted event over the load and the drain, oha excluded.)
 #
 # The flood mode measures what a sender flooding past its rate costs another sender (production
 # mode, each sender limited to FLOOD_RATE events/s, burst the same): the normal sender posts
@@ -361,6 +372,44 @@ PY
   stop_processes
 }
 
+# backlog BASE → the server's count of unfinished events (its gauge on /metrics).
+backlog() { curl -fs "$1/metrics" | awk '/^pulseboard_backlog_events / {print $2}'; }
+
+LATENCY_RATES=${LATENCY_RATES:-2000 5000} LATENCY_DURATION=${LATENCY_DURATION:-30}
+run_latency() {  # run_latency production|embedded RUN
+  ensure_oha
+  local token event rate before after result started drain
+  start_processes "$1" "$2" latency
+  token=$(token_for "$BASE" latency@example.com)
+  event='{"event_name":"page_view","event_type":"engagement","source":"web","session_id":"s-1","payload":{"page":"/home","duration":45}}'
+  for rate in $LATENCY_RATES; do
+    before="$(pg_ticks) $(ticks "$SERVER") $(ticks "$WORKER") $(redis_ticks)"
+    result=$(oha_json "$BASE/api/v1/events" "$token" "$event" -z "${LATENCY_DURATION}s" -q "$rate" -c 64 --latency-correction)
+    started=$SECONDS
+    # The backlog gauge is refreshed every second or so: poll until it reads 0.
+    for _ in $(seq 1 600); do [[ $(backlog "$BASE") == 0 ]] && break; sleep 0.5; done
+    drain=$(( SECONDS - started ))
+    after="$(pg_ticks) $(ticks "$SERVER") $(ticks "$WORKER") $(redis_ticks)"
+    python3 - "$1" "$2" "$rate" "$result" "$before" "$after" "$drain" <<'PY'
+import json, sys
+mode, run, rate, result, before, after, drain = sys.argv[1:]
+r = json.loads(result)
+ms = lambda p: r["latencyPercentiles"][p] * 1000
+codes = r["statusCodeDistribution"]
+accepted = max(codes.get("202", 0), 1)
+used = [b - a for a, b in zip(map(int, before.split()), map(int, after.split()))]
+per_event = [t * 10000 / accepted for t in used]
+names = ["pg", "server", "worker", "redis"]
+print("LATENCY mode=%s run=%s rate=%s achieved_rps=%.0f p50_ms=%.1f p99_ms=%.1f p999_ms=%.1f "
+      "non_202=%d drain_s=%s cpu_us=%s total_cpu_us=%.0f"
+      % (mode, run, rate, r["summary"]["requestsPerSec"], ms("p50"), ms("p99"), ms("p99.9"),
+         sum(n for c, n in codes.items() if c != "202") + sum(r["errorDistribution"].values()),
+         drain, "/".join("%s:%.0f" % (n, t) for n, t in zip(names, per_event)), sum(per_event)))
+PY
+  done
+  stop_processes
+}
+
 run_poison() {  # run_poison RUN
   local alone poisoned poison_pid poison
   start_processes production "$1" poison
@@ -398,6 +447,7 @@ for run in $(seq 1 "$RUNS"); do
       ceiling) run_ceiling "$run" ;;
       poison) run_poison "$run" ;;
       flood) run_flood "$run" ;;
+      latency) run_latency production "$run"; run_latency embedded "$run" ;;
       retention) run_retention "$run" ;;
       dashboard) run_dashboard production "$run"; run_dashboard embedded "$run" ;;
       *) run_mode "$mode" "$run" ;;

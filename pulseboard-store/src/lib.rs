@@ -175,6 +175,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// Adds use counts and moves each key's last-use time forward (never back).
     async fn record_write_key_use(&self, uses: &[WriteKeyUse]) -> StoreResult<()>;
 
+    /// Keeps the query planner's picture of the events table current while it grows from
+    /// empty: analyzes the table when it holds far more rows than the planner last saw.
+    /// Returns whether it did. PostgreSQL's autovacuum does the same, but a minute or more
+    /// later; until then a new installation's cached plans scan the whole table for every
+    /// lookup by id (BENCHMARKS.md). A no-op on SQLite, whose planner needs no statistics.
+    async fn refresh_planner_statistics(&self) -> StoreResult<bool>;
+
     /// Records one login attempt at `at` under each of `keys`, before its password is checked,
     /// so concurrent attempts see each other. Returns the records, in the order of `keys`.
     async fn record_login_attempt(

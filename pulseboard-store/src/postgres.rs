@@ -269,6 +269,10 @@ impl PostgresStore {
     }
 }
 
+/// Rows in the events table below which the planner's statistics are left to autovacuum: a
+/// sequential scan of a few pages is as fast as an index.
+const PLANNER_MIN_ROWS: i64 = 1_000;
+
 #[async_trait]
 impl EventStore for PostgresStore {
     fn backend_name(&self) -> &'static str {
@@ -572,6 +576,24 @@ impl EventStore for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn refresh_planner_statistics(&self) -> StoreResult<bool> {
+        // `reltuples` is what the planner last saw (-1: never analyzed); `n_live_tup` is the
+        // statistics collector's running count. Analyzing at each doubling costs a few sampled
+        // reads, and rarely once autovacuum keeps up.
+        let (planned, live): (f32, i64) = sqlx::query_as(
+            "SELECT c.reltuples, COALESCE(s.n_live_tup, 0) FROM pg_class c \
+             LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
+             WHERE c.oid = 'events'::regclass",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if live < PLANNER_MIN_ROWS || (live as f64) < 2.0 * f64::from(planned) {
+            return Ok(false);
+        }
+        sqlx::query("ANALYZE events").execute(&self.pool).await?;
+        Ok(true)
     }
 
     async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>> {

@@ -1355,3 +1355,33 @@ async fn the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write(
         "purged events stay in the activity of their minute"
     );
 }
+
+/// A new installation's events table grows from empty faster than autovacuum analyzes it: the
+/// store analyzes it at each doubling past 1,000 rows, so cached plans stop scanning it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_analyzes_the_events_table_as_it_outgrows_the_planners_statistics() {
+    let store = postgres().await.store;
+    assert!(!store.refresh_planner_statistics().await.unwrap(), "empty");
+    let owner = user(&store, "planner@example.com").await;
+    let events: Vec<NewEvent> = (0..1_500).map(|i| event(&format!("e{i}"), "{}")).collect();
+    insert(&store, &owner, &events).await;
+    // The statistics collector publishes the new rows within a second or so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !store.refresh_planner_statistics().await.unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "1,500 new rows never led to an analyze"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        !store.refresh_planner_statistics().await.unwrap(),
+        "analyzed once, not again until the table doubles"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_needs_no_planner_statistics() {
+    let store = sqlite().await.store;
+    assert!(!store.refresh_planner_statistics().await.unwrap());
+}

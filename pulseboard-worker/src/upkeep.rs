@@ -1,6 +1,8 @@
 //! The store's upkeep:
 //! - every [`FOLD_INTERVAL`], the dashboard's counters are folded (see
-//!   [`EventStore::fold_counters`]), so the deltas a reader adds up stay few;
+//!   [`EventStore::fold_counters`]), so the deltas a reader adds up stay few, and the events
+//!   table is analyzed if it outgrew the planner's statistics
+//!   ([`EventStore::refresh_planner_statistics`]);
 //! - every [`PURGE_INTERVAL`], retention: events older than `PULSEBOARD_RETENTION_DAYS` in a
 //!   final state are deleted, in small rounds with pauses between them, so the purge never
 //!   holds locks or the store for long;
@@ -54,6 +56,11 @@ pub async fn run_upkeep(
     let fold = every(FOLD_INTERVAL, &shutdown, || async {
         if let Err(error) = store.fold_counters().await {
             warn!(error = %error, "folding the dashboard counters failed; will try again");
+        }
+        match store.refresh_planner_statistics().await {
+            Ok(true) => info!("analyzed the events table: it grew past the planner's picture"),
+            Ok(false) => {}
+            Err(error) => warn!(error = %error, "analyzing the events table failed"),
         }
     });
     let purge = async {

@@ -659,6 +659,10 @@ impl EventStore for SqliteStore {
         Ok(())
     }
 
+    async fn refresh_planner_statistics(&self) -> StoreResult<bool> {
+        Ok(false)
+    }
+
     async fn record_login_attempt(
         &self,
         keys: &[&str],
