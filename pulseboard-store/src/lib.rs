@@ -175,11 +175,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// Adds use counts and moves each key's last-use time forward (never back).
     async fn record_write_key_use(&self, uses: &[WriteKeyUse]) -> StoreResult<()>;
 
-    /// Keeps the query planner's picture of the events table current while it grows from
-    /// empty: analyzes the table when it holds far more rows than the planner last saw.
-    /// Returns whether it did. PostgreSQL's autovacuum does the same, but a minute or more
-    /// later; until then a new installation's cached plans scan the whole table for every
-    /// lookup by id (BENCHMARKS.md). A no-op on SQLite, whose planner needs no statistics.
+    /// Keeps a new installation's cached query plans from scanning the events table: analyzes
+    /// the table once it holds 1,000 rows, if the planner has never seen it that large. Returns
+    /// whether it did. PostgreSQL's autovacuum would, but a minute or more later; until then
+    /// the plans cached while the table was empty scan it whole for every lookup by id
+    /// (BENCHMARKS.md). A no-op on SQLite, whose planner needs no statistics.
     async fn refresh_planner_statistics(&self) -> StoreResult<bool>;
 
     /// Records one login attempt at `at` under each of `keys`, before its password is checked,

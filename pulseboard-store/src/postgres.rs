@@ -269,8 +269,8 @@ impl PostgresStore {
     }
 }
 
-/// Rows in the events table below which the planner's statistics are left to autovacuum: a
-/// sequential scan of a few pages is as fast as an index.
+/// Rows from which an index beats a sequential scan of the events table for the lookups by
+/// id; below them the planner's statistics are left to autovacuum.
 const PLANNER_MIN_ROWS: i64 = 1_000;
 
 #[async_trait]
@@ -580,8 +580,10 @@ impl EventStore for PostgresStore {
 
     async fn refresh_planner_statistics(&self) -> StoreResult<bool> {
         // `reltuples` is what the planner last saw (-1: never analyzed); `n_live_tup` is the
-        // statistics collector's running count. Analyzing at each doubling costs a few sampled
-        // reads, and rarely once autovacuum keeps up.
+        // statistics collector's running count. The planner scales its estimates with the
+        // table's current size by itself; what stays stale are the plans cached while the
+        // table was nearly empty, until an analyze invalidates them. So one analyze, once the
+        // table has rows enough for an index to win, is enough; autovacuum does the rest.
         let (planned, live): (f32, i64) = sqlx::query_as(
             "SELECT c.reltuples, COALESCE(s.n_live_tup, 0) FROM pg_class c \
              LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
@@ -589,7 +591,7 @@ impl EventStore for PostgresStore {
         )
         .fetch_one(&self.pool)
         .await?;
-        if live < PLANNER_MIN_ROWS || (live as f64) < 2.0 * f64::from(planned) {
+        if live < PLANNER_MIN_ROWS || f64::from(planned) >= PLANNER_MIN_ROWS as f64 {
             return Ok(false);
         }
         sqlx::query("ANALYZE events").execute(&self.pool).await?;

@@ -1,7 +1,7 @@
 //! The store's upkeep:
 //! - every [`FOLD_INTERVAL`], the dashboard's counters are folded (see
 //!   [`EventStore::fold_counters`]), so the deltas a reader adds up stay few, and the events
-//!   table is analyzed if it outgrew the planner's statistics
+//!   table of a new installation is analyzed once it has rows enough for its indexes to pay
 //!   ([`EventStore::refresh_planner_statistics`]);
 //! - every [`PURGE_INTERVAL`], retention: events older than `PULSEBOARD_RETENTION_DAYS` in a
 //!   final state are deleted, in small rounds with pauses between them, so the purge never
@@ -58,7 +58,7 @@ pub async fn run_upkeep(
             warn!(error = %error, "folding the dashboard counters failed; will try again");
         }
         match store.refresh_planner_statistics().await {
-            Ok(true) => info!("analyzed the events table: it grew past the planner's picture"),
+            Ok(true) => info!("analyzed the events table: it outgrew the plans made when empty"),
             Ok(false) => {}
             Err(error) => warn!(error = %error, "analyzing the events table failed"),
         }
