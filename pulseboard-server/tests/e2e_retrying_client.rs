@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::process::{Process, free_port, loadgen_binary, spawn, spawn_server_on, worker_binary};
+use common::process::{
+    Process, loadgen_binary, spawn, spawn_server, spawn_server_on, worker_binary,
+};
 use serde_json::Value;
 
 /// Starts `loadgen --message-ids` against `base`: batches of 20 from 8 clients for 6 s.
@@ -60,8 +62,8 @@ async fn wait_accepted(base: &str, events: u64) {
 /// With `worker`, a `pulseboard-worker` runs beside the server (production mode). Returns the
 /// client's SUMMARY.
 async fn load_across_a_kill(env: &[(&str, String)], dir: &Path, worker: bool) -> Value {
-    let port = free_port();
-    let (mut server, base) = spawn_server_on(port, env, dir).await;
+    let (mut server, base) = spawn_server(env, dir).await;
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
     let _worker: Option<Process> =
         worker.then(|| spawn(&worker_binary(), env, dir.join("worker.log")));
     let client = start_retrying_client(&base, &dir.join("loadgen.log"));

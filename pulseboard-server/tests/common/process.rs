@@ -48,6 +48,8 @@ pub async fn production_env(queue_prefix: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A port free right now, for servers that cannot report the one they bound (the tests'
+/// own Redis). Another process may take it before it is used, so prefer port 0.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -104,21 +106,59 @@ pub fn spawn(binary: &Path, env: &[(&str, String)], log: PathBuf) -> Process {
     }
 }
 
-/// Starts `pulseboard-server` with `env` on a free port and waits for `/health`.
+/// Starts `pulseboard-server` with `env` on a port the system picks, and waits for `/health`.
+/// The server binds port 0 itself and the port is read from its log: a port found free
+/// beforehand could be taken by another test before the server binds it.
 pub async fn spawn_server(env: &[(&str, String)], dir: &Path) -> (Process, String) {
-    spawn_server_on(free_port(), env, dir).await
+    let log = dir.join(format!("server-{}.log", ulid::Ulid::generate()));
+    let server = start_server("127.0.0.1:0", env, log);
+    let started = Instant::now();
+    let address = loop {
+        if let Some(address) = listening_address(&server.log_text()) {
+            break address;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "server did not listen in 60 s:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let base = format!("http://{address}");
+    wait_healthy(&server, &base).await;
+    (server, base)
 }
 
-/// Starts `pulseboard-server` with `env` on `port` and waits for `/health`.
+/// Starts `pulseboard-server` with `env` on `port` (a restart on the port a killed server
+/// had) and waits for `/health`.
 pub async fn spawn_server_on(port: u16, env: &[(&str, String)], dir: &Path) -> (Process, String) {
+    let address = format!("127.0.0.1:{port}");
+    let server = start_server(&address, env, dir.join(format!("server-{port}.log")));
+    let base = format!("http://{address}");
+    wait_healthy(&server, &base).await;
+    (server, base)
+}
+
+fn start_server(bind: &str, env: &[(&str, String)], log: PathBuf) -> Process {
     let mut env = env.to_vec();
-    env.push(("PULSEBOARD_BIND", format!("127.0.0.1:{port}")));
-    let server = spawn(
+    env.push(("PULSEBOARD_BIND", bind.to_owned()));
+    spawn(
         Path::new(env!("CARGO_BIN_EXE_pulseboard-server")),
         &env,
-        dir.join(format!("server-{port}.log")),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+        log,
+    )
+}
+
+/// The address of the server's `PulseBoard listening address=…` log line.
+fn listening_address(log: &str) -> Option<String> {
+    let line = log
+        .lines()
+        .find(|line| line.contains("PulseBoard listening"))?;
+    let address = line.split("address=").nth(1)?.split_whitespace().next()?;
+    Some(address.to_owned())
+}
+
+async fn wait_healthy(server: &Process, base: &str) {
     let started = Instant::now();
     while reqwest::get(format!("{base}/health")).await.is_err() {
         assert!(
@@ -128,7 +168,6 @@ pub async fn spawn_server_on(port: u16, env: &[(&str, String)], dir: &Path) -> (
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (server, base)
 }
 
 /// A client of a running server, logged in as a fresh user.

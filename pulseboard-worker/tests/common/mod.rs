@@ -103,9 +103,13 @@ pub async fn counts(store: &dyn EventStore) -> HashMap<EventStatus, i64> {
 /// while the store keeps failing (an outage that never ends must not hang the test).
 pub async fn wait_all_final(store: &dyn EventStore, expected: i64, timeout: Duration) -> Duration {
     let started = Instant::now();
+    let deadline = started + timeout;
     loop {
-        let counts = store.counts_by_status().await;
-        if let Ok(now) = &counts {
+        // Each count is bounded by the deadline too: while the store is out, one count could
+        // otherwise wait out the pool's acquire timeout, long past it.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let counts = tokio::time::timeout(left, store.counts_by_status()).await;
+        if let Ok(Ok(now)) = &counts {
             let finished: i64 = now
                 .iter()
                 .filter(|c| c.status.is_final())
@@ -115,10 +119,10 @@ pub async fn wait_all_final(store: &dyn EventStore, expected: i64, timeout: Dura
                 return started.elapsed();
             }
         }
-        if started.elapsed() > timeout {
+        if Instant::now() >= deadline {
             panic!("fewer than {expected} events final after {timeout:?}: {counts:?}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100).min(left)).await;
     }
 }
 
