@@ -1,11 +1,11 @@
 //! Passwords (argon2id) and access tokens (HS256 JWT).
 //!
 //! Argon2 parameters are the argon2 crate's defaults, which follow OWASP's recommendation:
-//! argon2id, 19 MiB of memory, 2 passes, 1 lane (≈ 25 ms per hash in a release build here).
-//! Hashing runs on the blocking pool behind a semaphore sized to the CPU count, so a burst of
-//! logins cannot starve the async threads. Each permit owns one reusable 19 MiB work area:
-//! letting argon2 allocate its own per hash left ~19 MiB resident per blocking thread (measured:
-//! 16 logins raised the server's RSS from 11 MB to 323 MB), while this keeps it fixed.
+//! argon2id, 19 MiB of memory, 2 passes, 1 lane. Hashing runs on the blocking pool behind a
+//! semaphore sized to the CPU count, so a burst of logins cannot starve the async threads.
+//! Each permit owns one reusable 19 MiB work area: letting argon2 allocate its own per hash
+//! left a work area resident per blocking thread, while this keeps memory fixed whatever
+//! clients do (BENCHMARKS.md, "Hostile clients").
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

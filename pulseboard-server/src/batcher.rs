@@ -7,12 +7,9 @@
 //! (after the commit) and the shared job's task id.
 //!
 //! Small batches get one slot, large ones share four. A statement's fixed cost (parse, plan,
-//! commit: ≈ 0.4 ms) dominates a batch of a few events, so small batches gain more from growing
-//! while they wait than from running side by side; large batches gain from overlapping one
-//! flush's commit with another's work. Measured on 2 cores with PostgreSQL (15 s runs): single
-//! events from 64 clients, small-batch slots 4 / 3 / 2 / 1 → 7,210 / 7,876 / 9,448–9,809 /
-//! 10,815–11,798 events/s; batches of 100 from 16 clients, 2 → 4 slots: 38,240 → 46,399
-//! events/s.
+//! commit) dominates a batch of a few events, so small batches gain more from growing while
+//! they wait than from running side by side; large batches gain from overlapping one flush's
+//! commit with another's work. BENCHMARKS.md has the slot counts measured.
 
 use std::future::Future;
 use std::pin::Pin;

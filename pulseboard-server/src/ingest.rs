@@ -17,8 +17,7 @@ use crate::metrics::ServerMetrics;
 const BACKLOG_REFRESH: Duration = Duration::from_millis(250);
 /// The pause after a re-count is at least this many times as long as the count took. The count
 /// visits every unfinished row, so it costs more as the backlog grows; the ratio keeps it under
-/// 5% of one database connection. (At a fixed 250 ms, a backlog of 100,000 events took 17% of
-/// PostgreSQL's CPU in a batch load run.)
+/// 5% of one database connection (a fixed pause cost far more; BENCHMARKS.md).
 const RECOUNT_PAUSE_PER_COUNT_TIME: u32 = 20;
 /// Longest pause between re-counts while the backlog is full and requests are refused: then a
 /// fresh count is what ends the 503s. (A count's time may be mostly a wait for a pooled

@@ -20,6 +20,7 @@ use crate::credentials::{resolve_jwt_secret, resolve_operator_token};
 use crate::ingest::Ingest;
 use crate::metrics::ServerMetrics;
 use crate::serve::ConnectionLimits;
+use crate::settings::Secret;
 use crate::state::{ApiLimits, AppServices};
 use crate::write_keys::WriteKeys;
 use crate::{AppState, ServerSettings, app};
@@ -37,8 +38,7 @@ pub struct Pulseboard {
 /// Opens the store (migrating when asked), connects or starts the queue, and starts background
 /// tasks. Fails with a message naming the setting at fault.
 pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
-    let embedded = settings.database_url.is_none();
-    if embedded {
+    if settings.database_url.is_none() {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -48,36 +48,72 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
     }
     let secret = resolve_jwt_secret(settings)?;
     let operator = resolve_operator_token(settings)?;
-    let store = pulseboard_store::connect(
-        &settings.store_url(),
-        settings.db_pool_size,
-        settings.migrate,
-    )
-    .await
-    .with_context(|| {
-        if embedded {
+    let store = open_store(settings).await?;
+    let mut background = Background::default();
+    let (queue, worker_metrics) = connect_queue(settings, &store, &mut background).await?;
+    let state = build_state(settings, store, queue, &secret, &mut background)?
+        .into_state(operator.token, worker_metrics);
+    Ok(Pulseboard {
+        state,
+        announce_dashboard: operator.from_data_dir,
+        connections: settings.connections,
+        shutdown: background.shutdown,
+        tasks: background.tasks,
+    })
+}
+
+/// Tasks that run beside the server until it stops.
+#[derive(Default)]
+struct Background {
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(task));
+    }
+}
+
+async fn open_store(settings: &ServerSettings) -> anyhow::Result<Arc<dyn EventStore>> {
+    let url = settings.store_url();
+    let store = pulseboard_store::connect(&url, settings.db_pool_size, settings.migrate).await;
+    store.with_context(|| {
+        if settings.database_url.is_none() {
             "cannot open the SQLite store in the data directory"
         } else {
             "cannot open the event store (DATABASE_URL)"
         }
-    })?;
-    let shutdown = CancellationToken::new();
-    let mut tasks = Vec::new();
-    let (queue, worker_metrics) = match &settings.redis_url {
-        Some(url) => {
-            let queue = RedisQueue::connect(
-                url,
-                RedisSettings {
-                    queue_name: settings.redis_queue.clone(),
-                    ..RedisSettings::default()
-                },
-            )
-            .await
-            .context("cannot reach Redis (REDIS_URL)")?;
-            (Arc::new(queue) as Arc<dyn JobQueue>, None)
-        }
-        None => start_in_process_worker(settings, store.clone(), &shutdown, &mut tasks),
+    })
+}
+
+/// The Redis queue of production, or the in-process queue with its worker.
+async fn connect_queue(
+    settings: &ServerSettings,
+    store: &Arc<dyn EventStore>,
+    background: &mut Background,
+) -> anyhow::Result<(Arc<dyn JobQueue>, Option<Arc<WorkerMetrics>>)> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(start_in_process_worker(settings, store.clone(), background));
     };
+    let redis = RedisSettings {
+        queue_name: settings.redis_queue.clone(),
+        ..RedisSettings::default()
+    };
+    let queue = RedisQueue::connect(url, redis)
+        .await
+        .context("cannot reach Redis (REDIS_URL)")?;
+    Ok((Arc::new(queue), None))
+}
+
+/// What handlers share, with the ingest path's and the write keys' background tasks.
+fn build_state(
+    settings: &ServerSettings,
+    store: Arc<dyn EventStore>,
+    queue: Arc<dyn JobQueue>,
+    secret: &[u8],
+    background: &mut Background,
+) -> anyhow::Result<AppServices> {
     let metrics = Arc::new(ServerMetrics::default());
     let ingest = Arc::new(Ingest::new(
         store.clone(),
@@ -85,17 +121,15 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
         settings.max_backlog_events,
         metrics.clone(),
     ));
-    tasks.push(tokio::spawn(ingest.clone().track_backlog(shutdown.clone())));
+    background.spawn(ingest.clone().track_backlog(background.shutdown.clone()));
     let write_keys = Arc::new(WriteKeys::new(store.clone()));
-    tasks.push(tokio::spawn(
-        write_keys.clone().flush_uses(shutdown.clone()),
-    ));
-    let state = AppState::new(AppServices {
+    background.spawn(write_keys.clone().flush_uses(background.shutdown.clone()));
+    Ok(AppServices {
         store,
         queue,
         ingest,
         passwords: Passwords::new(metrics.clone())?,
-        tokens: Tokens::new(&secret, settings.token_lifetime),
+        tokens: Tokens::new(secret, settings.token_lifetime),
         limits: ApiLimits {
             max_body_bytes: settings.max_body_bytes,
             max_batch_events: settings.max_batch_events,
@@ -103,18 +137,26 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
             body_read_timeout: settings.connections.body_read_timeout,
         },
         metrics,
-        worker_metrics,
-        operator_token: operator.token,
+        worker_metrics: None,
+        operator_token: None,
         write_keys,
         throttle: settings.throttle.clone(),
-    });
-    Ok(Pulseboard {
-        state,
-        announce_dashboard: operator.from_data_dir,
-        connections: settings.connections,
-        shutdown,
-        tasks,
     })
+}
+
+impl AppServices {
+    /// The shared state, with the operator credential and the in-process worker's metrics.
+    fn into_state(
+        self,
+        operator_token: Option<Secret>,
+        worker_metrics: Option<Arc<WorkerMetrics>>,
+    ) -> AppState {
+        AppState::new(Self {
+            operator_token,
+            worker_metrics,
+            ..self
+        })
+    }
 }
 
 /// The embedded worker and its recovery sweep. With SQLite nothing else can be working on the
@@ -122,37 +164,36 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
 fn start_in_process_worker(
     settings: &ServerSettings,
     store: Arc<dyn EventStore>,
-    shutdown: &CancellationToken,
-    tasks: &mut Vec<JoinHandle<()>>,
+    background: &mut Background,
 ) -> (Arc<dyn JobQueue>, Option<Arc<WorkerMetrics>>) {
     let metrics = Arc::new(WorkerMetrics::default());
     let context = settings.worker.job_context(store.clone(), metrics.clone());
     let (queue, worker) = embedded_queue(context, settings.worker.concurrency);
-    let worker_shutdown = shutdown.clone();
-    tasks.push(tokio::spawn(async move {
+    let worker_shutdown = background.shutdown.clone();
+    background.spawn(async move {
         if let Err(error) = worker.run(worker_shutdown).await {
             tracing::error!(error = %error, "in-process worker stopped");
         }
-    }));
+    });
     let queue: Arc<dyn JobQueue> = Arc::new(queue);
     let startup_lease = if settings.database_url.is_none() {
         Duration::ZERO
     } else {
         settings.worker.sweep().lease
     };
-    tasks.push(tokio::spawn(pulseboard_worker::run_upkeep(
+    background.spawn(pulseboard_worker::run_upkeep(
         store.clone(),
         settings.worker.retention(),
-        shutdown.clone(),
-    )));
-    tasks.push(tokio::spawn(run_recovery_sweep(
+        background.shutdown.clone(),
+    ));
+    background.spawn(run_recovery_sweep(
         store,
         queue.clone(),
         settings.worker.sweep(),
         startup_lease,
         metrics.clone(),
-        shutdown.clone(),
-    )));
+        background.shutdown.clone(),
+    ));
     (queue, Some(metrics))
 }
 

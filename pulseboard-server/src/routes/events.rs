@@ -12,10 +12,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::error::{ApiError, FieldIssue};
 use crate::extract::{AuthUser, JsonBody, PathParam, QueryParams, Sender};
-
-/// Default and largest page sizes of the listing.
-const DEFAULT_PAGE: u32 = 50;
-pub(crate) const MAX_PAGE: u32 = 500;
+use crate::routes::list_query::ListQuery;
 
 /// One event as a client sends it. String fields stay untyped JSON so a wrong type can be
 /// reported against the right field; the payload stays raw text (parsed once, stored as is).
@@ -115,18 +112,6 @@ pub(crate) fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
     })
 }
 
-/// Query parameters of the listing; all optional, all strings so errors can name the parameter.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ListQuery {
-    status: Option<String>,
-    event_name: Option<String>,
-    message_id: Option<String>,
-    created_from: Option<String>,
-    created_until: Option<String>,
-    before_id: Option<String>,
-    limit: Option<String>,
-}
-
 #[derive(Debug, Serialize)]
 pub(crate) struct EventPage {
     items: Vec<EventView>,
@@ -139,7 +124,7 @@ pub(crate) async fn list(
     user: AuthUser,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let filter = parse_filter(query)?;
+    let filter = EventFilter::try_from(query)?;
     let events = state.store().list_events(user.id, &filter).await?;
     let next_before_id = (events.len() == filter.limit as usize)
         .then(|| events.last().map(|e| e.id.0))
@@ -325,78 +310,4 @@ pub(crate) fn field_issue(error: FieldError, loc: &[Value]) -> FieldIssue {
             "json_too_deep",
         ),
     }
-}
-
-pub(crate) fn parse_filter(query: ListQuery) -> Result<EventFilter, ApiError> {
-    let mut issues = Vec::new();
-    let mut issue = |name: &str, msg: &str, kind: &'static str| {
-        issues.push(FieldIssue::new(
-            vec![json!("query"), json!(name)],
-            msg,
-            kind,
-        ));
-    };
-    let status = query.status.as_deref().and_then(|text| {
-        text.parse::<EventStatus>()
-            .map_err(|_| {
-                issue(
-                    "status",
-                    &format!("Input should be one of {}", EventStatus::names()),
-                    "enum",
-                )
-            })
-            .ok()
-    });
-    let mut time = |name: &str, value: Option<&str>| {
-        value.and_then(|text| {
-            chrono::DateTime::parse_from_rfc3339(text)
-                .map(|time| time.with_timezone(&chrono::Utc))
-                .map_err(|_| {
-                    issue(
-                        name,
-                        "Input should be an RFC 3339 timestamp, e.g. 2025-12-18T10:30:00Z",
-                        "datetime_parsing",
-                    )
-                })
-                .ok()
-        })
-    };
-    let created_from = time("created_from", query.created_from.as_deref());
-    let created_until = time("created_until", query.created_until.as_deref());
-    let before_id = query.before_id.as_deref().and_then(|text| {
-        text.parse::<i64>()
-            .map(EventId)
-            .map_err(|_| {
-                issue(
-                    "before_id",
-                    "Input should be a valid integer",
-                    "int_parsing",
-                )
-            })
-            .ok()
-    });
-    let limit = match query.limit.as_deref().map(str::parse::<u32>) {
-        None => DEFAULT_PAGE,
-        Some(Ok(limit)) if (1..=MAX_PAGE).contains(&limit) => limit,
-        Some(_) => {
-            issue(
-                "limit",
-                &format!("Input should be an integer from 1 to {MAX_PAGE}"),
-                "less_than_equal",
-            );
-            DEFAULT_PAGE
-        }
-    };
-    if !issues.is_empty() {
-        return Err(ApiError::Validation(issues));
-    }
-    Ok(EventFilter {
-        status,
-        event_name: query.event_name,
-        message_id: query.message_id,
-        created_from,
-        created_until,
-        before_id,
-        limit,
-    })
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::EventView;
-use super::events::{ListQuery, parse_filter};
+use super::list_query::ListQuery;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, QueryParams};
@@ -74,7 +74,7 @@ pub(crate) async fn export(
             ));
         }
     };
-    let mut filter = parse_filter(query.filter)?;
+    let mut filter = EventFilter::try_from(query.filter)?;
     filter.limit = PAGE;
     let (content_type, file) = match format {
         Format::Ndjson => ("application/x-ndjson", "events.ndjson"),

@@ -4,6 +4,7 @@ mod auth;
 mod events;
 mod export;
 mod health;
+mod list_query;
 mod replay;
 mod sdk;
 mod write_keys;
@@ -21,7 +22,8 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub use auth::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
-pub(crate) use events::{EventView, MAX_PAGE, parse_event_id};
+pub(crate) use events::{EventView, parse_event_id};
+pub(crate) use list_query::MAX_PAGE;
 
 /// The whole HTTP API over `state`.
 pub fn app(state: AppState) -> Router {

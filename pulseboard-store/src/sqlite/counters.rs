@@ -3,8 +3,7 @@
 //!   batch); events per status are derived from it (see [`counts_by_status`]);
 //! - the activity per minute, summed in memory as writes commit ([`PendingActivity`]) and
 //!   written to `event_activity_minutes` by the upkeep every few seconds. A statement per write
-//!   cost embedded batch ingest 3–5 µs of CPU per event (9–15 %, measured); with the counts
-//!   in memory the whole difference fell to 2–3 µs (BENCHMARKS.md).
+//!   cost embedded batch ingest measurably more CPU per event (BENCHMARKS.md).
 //!   The price: a process that dies loses the last seconds of its activity counts (never an
 //!   event), and another process sharing the file sees them seconds late.
 
