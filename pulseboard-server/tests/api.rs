@@ -765,7 +765,21 @@ async fn admission_control_holds_the_backlog_at_its_bound_until_a_worker_drains_
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(drained, "the worker drained the backlog");
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await; // the next backlog count
+    // Admission reads the backlog the server last counted: wait until that count is 0.
+    let mut counted = false;
+    for _ in 0..200 {
+        let request = Request::get("/metrics").body(Body::empty()).unwrap();
+        let (_, _, metrics) = app.send(request).await;
+        if metrics.as_str().is_some_and(|text| {
+            text.lines()
+                .any(|line| line == "pulseboard_backlog_events 0")
+        }) {
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(counted, "the server counted the drained backlog");
     let (status, _) = app
         .call(
             Method::POST,

@@ -135,6 +135,18 @@ async fn submit_until_refused(client: reqwest::Client, base: String, token: Stri
     }
 }
 
+/// `pulseboard_events_accepted_total` from the server's `/metrics` (0 if it does not answer).
+async fn accepted_total(base: &str) -> u64 {
+    let Ok(response) = reqwest::get(format!("{base}/metrics")).await else {
+        return 0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix("pulseboard_events_accepted_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Every event of the client's user with its status, by paging through the listing.
 async fn statuses_by_id(client: &Client) -> Vec<(i64, String)> {
     let mut all = Vec::new();
@@ -168,7 +180,15 @@ async fn sigterm_under_load_exits_cleanly_and_every_accepted_event_is_processed(
             tokio::spawn(submit_until_refused(http, base, token))
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SIGTERM mid-load: once some batches were accepted.
+    let started = Instant::now();
+    while accepted_total(&base).await < 100 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "nothing accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let exit = pulseboard_store::test_support::terminate(&mut server.child).await;
     assert!(exit.success(), "exit status {exit}:\n{}", server.log_text());

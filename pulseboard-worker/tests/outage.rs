@@ -79,10 +79,13 @@ async fn a_restart_within_the_backoff_window_ends_processed() {
         )
         .await
         .unwrap();
-    // An attempt fails at once on a pooled connection the outage cut, or after up to 5 s (the
-    // acquire timeout) while no new connection opens. So an outage of 6.5 s costs one or two
-    // failed attempts, and a later one succeeds inside the backoff window (1 + 2 + 4 s).
-    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    // The database comes back as soon as an attempt has failed (at once on a pooled connection
+    // the outage cut, or after the 5 s acquire timeout); a later attempt succeeds inside the
+    // backoff window (1 + 2 + 4 s).
+    wait_until("an attempt failed", Duration::from_secs(30), || {
+        running.metrics.retried.get() >= 1
+    })
+    .await;
     outage.end();
     eprintln!("database was down for {:?}", down_since.elapsed());
 
@@ -123,7 +126,12 @@ async fn an_outage_past_the_last_retry_is_recovered_by_the_sweep() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(25)).await;
+    // The job gives up with the database still down: every attempt failed, and marking the
+    // event failed failed too, so the job ended with the event still unfinished.
+    wait_until("the job gave up", Duration::from_secs(60), || {
+        running.metrics.retried.get() >= 3 && running.metrics.jobs_in_flight.get() == 0
+    })
+    .await;
     eprintln!(
         "failed attempts during the outage: {}",
         running.metrics.retried.get()
@@ -151,6 +159,15 @@ async fn an_outage_past_the_last_retry_is_recovered_by_the_sweep() {
         "the sweep re-enqueued it"
     );
     running.stop.cancel();
+}
+
+/// Polls `fact` every 50 ms until it holds; panics after `timeout`.
+async fn wait_until(what: &str, timeout: Duration, fact: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !fact() {
+        assert!(started.elapsed() < timeout, "{what}: not after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Restarts the test Redis (no persistence: every queued job is lost with it).

@@ -9,7 +9,8 @@ use common::{counts, postgres, redis_queue, submit, wait_all_final};
 use pulseboard_core::EventStatus;
 use pulseboard_store::{EventId, EventStore};
 use pulseboard_worker::{
-    RedisQueue, WorkerMetrics, WorkerOptions, WorkerRunSettings, embedded_queue, run_redis_worker,
+    JobQueue as _, RedisQueue, WorkerMetrics, WorkerOptions, WorkerRunSettings, embedded_queue,
+    run_redis_worker,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -223,7 +224,19 @@ async fn redis_memory_stays_bounded_once_finished_tasks_are_cleaned() {
     let before = queue.key_count().await.unwrap();
     submit(store.as_ref(), &queue, 2_000, 1, "{}").await;
     wait_all_final(store.as_ref(), 2_000, Duration::from_secs(120)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // let the last acks land
+    // The last acks land after the events are final: wait until no job is in flight.
+    let started = std::time::Instant::now();
+    loop {
+        let stats = queue.stats().await.unwrap();
+        if stats.pending_jobs == 0 && stats.in_flight_jobs == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "jobs still in flight: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let piled_up = queue.key_count().await.unwrap();
     let vacuumed = queue.clean_finished().await.unwrap();
     let after = queue.key_count().await.unwrap();
