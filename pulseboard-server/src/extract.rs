@@ -164,7 +164,14 @@ impl Sender {
     }
 
     /// Stores `events` as this sender's, within its rate: labels them with the key's name,
-    /// answers 429 when the sender is over its rate, and counts what a key stored.
+    /// answers 429 when the sender is over its rate, and counts what a key stored. Its span
+    /// carries the owner and, once stored, the task id and the first event id, the ids the
+    /// worker's job span and lines carry too.
+    #[tracing::instrument(
+        name = "ingest",
+        skip_all,
+        fields(owner = self.owner.0, events = events.len(), task_id, event_id)
+    )]
     pub(crate) async fn submit(
         &self,
         state: &AppState,
@@ -177,6 +184,11 @@ impl Sender {
             .ingest()
             .submit(self.owner, self.label(events))
             .await?;
+        let span = tracing::Span::current();
+        span.record("task_id", accepted.task_id.as_str());
+        if let Some(first) = accepted.event_ids.first() {
+            span.record("event_id", first.0);
+        }
         if let Some(key) = &self.key {
             state.write_keys().record_use(key.id, accepted.stored());
         }

@@ -104,6 +104,15 @@ async fn the_seed_guide_works_on_the_embedded_binary_and_survives_a_restart() {
     ] {
         assert!(log.contains(line), "log lacks {line:?}:\n{log}");
     }
+    // A job's lines carry its span: the task id the client got, so a request can be followed.
+    let (_, first) = client.get("/api/v1/events/1").await;
+    let task_id = first["task_id"].as_str().expect("task_id");
+    assert!(
+        log.lines()
+            .any(|line| line.contains(&format!("task_id={task_id}"))
+                && line.contains("Processing completed successfully")),
+        "no job line names task {task_id}:\n{log}"
+    );
     drop(server); // SIGKILL
 
     // Same data directory: the user, the token and the events are still there.

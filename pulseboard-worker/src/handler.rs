@@ -10,6 +10,8 @@ use crate::{JobContext, JobSummary, ProcessEvents, run_job};
 
 /// Runs one task. Retries happen inside [`run_job`]; a job that gives up ends as `AbortError`,
 /// because a plain error would make apalis-redis re-run it up to 25 times on its own schedule.
+/// Its span names the task, so every line a job logs can be traced to the request that made it.
+#[tracing::instrument(name = "job", skip_all, fields(task_id = %task_id, events = job.event_ids.len()))]
 pub(crate) async fn handle_task(
     job: ProcessEvents,
     task_id: TaskId,

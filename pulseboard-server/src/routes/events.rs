@@ -86,6 +86,7 @@ pub(crate) async fn submit_batch(
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
+#[tracing::instrument(name = "get_event", skip_all, fields(event_id = %id))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     user: AuthUser,
