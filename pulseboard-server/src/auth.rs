@@ -21,6 +21,17 @@ use tokio::sync::Semaphore;
 use crate::error::ApiError;
 use crate::metrics::ServerMetrics;
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// The system gave no random bytes for a salt.
+    #[error("no randomness for a salt")]
+    Randomness(#[source] getrandom::Error),
+    /// argon2 refused its input or parameters.
+    #[error("argon2: {0}")]
+    Argon2(String),
+}
+
 /// Salt length, in bytes (the PHC recommendation).
 const SALT_BYTES: usize = 16;
 
@@ -39,7 +50,7 @@ pub struct Passwords {
 impl Passwords {
     /// Prepares the hasher: allocates the work areas and computes the dummy hash. Each hash
     /// computed is counted in `metrics`.
-    pub fn new(metrics: Arc<ServerMetrics>) -> anyhow::Result<Self> {
+    pub fn new(metrics: Arc<ServerMetrics>) -> Result<Self, PasswordError> {
         let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
         let area = || vec![Block::default(); Params::DEFAULT.block_count()];
         let mut first = area();
@@ -119,11 +130,10 @@ impl Passwords {
 }
 
 /// Hashes with the default parameters into `area` (resized if needed) and encodes it as PHC.
-fn hash_with(area: &mut Vec<Block>, password: &str) -> anyhow::Result<String> {
+fn hash_with(area: &mut Vec<Block>, password: &str) -> Result<String, PasswordError> {
     let params = Params::DEFAULT;
     let mut salt = [0u8; SALT_BYTES];
-    getrandom::fill(&mut salt)
-        .map_err(|error| anyhow::anyhow!("no randomness for a salt: {error}"))?;
+    getrandom::fill(&mut salt).map_err(PasswordError::Randomness)?;
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
     area.resize(params.block_count(), Block::default());
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
@@ -133,14 +143,19 @@ fn hash_with(area: &mut Vec<Block>, password: &str) -> anyhow::Result<String> {
             &mut output,
             area.as_mut_slice(),
         )
-        .map_err(|error| anyhow::anyhow!("argon2: {error}"))?;
+        .map_err(|error| PasswordError::Argon2(error.to_string()))?;
     let phc = PasswordHash {
         algorithm: ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(&params)
-            .map_err(|error| anyhow::anyhow!("argon2 params: {error}"))?,
-        salt: Some(Salt::new(&salt).map_err(|error| anyhow::anyhow!("salt: {error}"))?),
-        hash: Some(Output::new(&output).map_err(|error| anyhow::anyhow!("output: {error}"))?),
+            .map_err(|error| PasswordError::Argon2(format!("params: {error}")))?,
+        salt: Some(
+            Salt::new(&salt).map_err(|error| PasswordError::Argon2(format!("salt: {error}")))?,
+        ),
+        hash: Some(
+            Output::new(&output)
+                .map_err(|error| PasswordError::Argon2(format!("output: {error}")))?,
+        ),
     };
     Ok(phc.to_string())
 }

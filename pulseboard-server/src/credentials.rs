@@ -4,8 +4,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
-
+use crate::startup::StartError;
 use crate::{Secret, ServerSettings};
 
 /// Shortest accepted secret, in bytes.
@@ -23,7 +22,9 @@ pub(crate) struct OperatorToken {
 
 /// The configured operator token; in the embedded mode without one, the data directory's
 /// (made on first start). Production mode without one keeps the dashboard closed.
-pub(crate) fn resolve_operator_token(settings: &ServerSettings) -> anyhow::Result<OperatorToken> {
+pub(crate) fn resolve_operator_token(
+    settings: &ServerSettings,
+) -> Result<OperatorToken, StartError> {
     if settings.operator_token.is_some() || settings.database_url.is_some() {
         return Ok(OperatorToken {
             token: settings.operator_token.clone(),
@@ -34,7 +35,8 @@ pub(crate) fn resolve_operator_token(settings: &ServerSettings) -> anyhow::Resul
         &settings.data_dir.join(OPERATOR_TOKEN_FILE),
         "operator token",
     )?;
-    let token = String::from_utf8(token).context("the operator token file is not UTF-8")?;
+    let token = String::from_utf8(token)
+        .map_err(|_| StartError::Setting("the operator token file is not UTF-8".to_owned()))?;
     Ok(OperatorToken {
         token: Some(Secret::new(&token)),
         from_data_dir: true,
@@ -42,42 +44,44 @@ pub(crate) fn resolve_operator_token(settings: &ServerSettings) -> anyhow::Resul
 }
 
 /// The secret to sign tokens with, or a message saying what to set.
-pub(crate) fn resolve_jwt_secret(settings: &ServerSettings) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn resolve_jwt_secret(settings: &ServerSettings) -> Result<Vec<u8>, StartError> {
     if let Some(secret) = &settings.jwt_secret {
         if secret.expose().len() < MIN_SECRET_BYTES {
-            bail!(
+            return Err(StartError::Setting(format!(
                 "PULSEBOARD_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long (try `openssl rand -hex 32`)"
-            );
+            )));
         }
         return Ok(secret.expose().as_bytes().to_vec());
     }
     if settings.database_url.is_some() {
-        bail!(
+        return Err(StartError::Setting(format!(
             "PULSEBOARD_JWT_SECRET is required when DATABASE_URL is set (production mode): \
              set it to a random string of at least {MIN_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`"
-        );
+        )));
     }
     load_or_create(&settings.data_dir.join(SECRET_FILE), "JWT secret")
 }
 
 /// The secret kept at `path`, made (256 random bits, hex) when the file does not exist.
-fn load_or_create(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+fn load_or_create(path: &Path, what: &'static str) -> Result<Vec<u8>, StartError> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         let existing = existing.trim();
         if existing.len() >= MIN_SECRET_BYTES {
             return Ok(existing.as_bytes().to_vec());
         }
-        bail!(
+        return Err(StartError::Setting(format!(
             "{} holds a secret shorter than {MIN_SECRET_BYTES} bytes; delete it to generate a new one",
             path.display()
-        );
+        )));
     }
     let mut random = [0u8; 32];
-    getrandom::fill(&mut random)
-        .map_err(|error| anyhow::anyhow!("no randomness for the {what}: {error}"))?;
+    getrandom::fill(&mut random).map_err(|source| StartError::Randomness { what, source })?;
     let secret: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
-    write_private(path, &secret)
-        .with_context(|| format!("cannot write the {what} to {}", path.display()))?;
+    write_private(path, &secret).map_err(|source| StartError::SecretFile {
+        what,
+        path: path.to_owned(),
+        source,
+    })?;
     tracing::info!(path = %path.display(), "generated a {what}");
     Ok(secret.into_bytes())
 }

@@ -24,14 +24,14 @@ mod state;
 mod throttle;
 mod write_keys;
 
-pub use auth::{Passwords, Tokens};
+pub use auth::{PasswordError, Passwords, Tokens};
 pub use batcher::{BatchSettings, MicroBatcher};
 pub use error::{ApiError, FieldIssue};
 pub use ingest::Accepted;
 pub use metrics::ServerMetrics;
 pub use routes::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, app};
 pub use settings::{Cli, Command, ConnectionLimits, Secret, ServerSettings};
-pub use startup::{Pulseboard, start};
+pub use startup::{Pulseboard, StartError, start};
 pub use state::AppState;
 pub use throttle::ThrottleSettings;
 pub use write_keys::WriteKeys;

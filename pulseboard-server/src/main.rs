@@ -23,5 +23,6 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
     let server = pulseboard_server::start(&settings).await?;
-    server.serve(listener, telemetry::shutdown_signal()).await
+    server.serve(listener, telemetry::shutdown_signal()).await?;
+    Ok(())
 }

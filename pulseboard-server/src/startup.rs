@@ -2,20 +2,21 @@
 //! background tasks, and serving with graceful shutdown.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
-use pulseboard_store::EventStore;
+use pulseboard_store::{EventStore, StoreError};
 use pulseboard_worker::{
-    JobQueue, RedisQueue, RedisSettings, WorkerMetrics, embedded_queue, run_recovery_sweep,
+    JobQueue, QueueError, RedisQueue, RedisSettings, WorkerMetrics, embedded_queue,
+    run_recovery_sweep,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Passwords, Tokens};
+use crate::auth::{PasswordError, Passwords, Tokens};
 use crate::credentials::{resolve_jwt_secret, resolve_operator_token};
 use crate::ingest::Ingest;
 use crate::metrics::ServerMetrics;
@@ -35,15 +36,63 @@ pub struct Pulseboard {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Why the server could not start or serve. Each message names the setting at fault, or what
+/// to do; the cause, if any, is the error's source.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is missing or invalid.
+    #[error("{0}")]
+    Setting(String),
+    /// The embedded mode's data directory could not be made.
+    #[error("cannot create the data directory {} (PULSEBOARD_DATA_DIR)", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A generated secret could not be written to the data directory.
+    #[error("cannot write the {what} to {}", path.display())]
+    SecretFile {
+        /// Which secret.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The system gave no random bytes for a secret.
+    #[error("no randomness for the {what}")]
+    Randomness {
+        /// Which secret.
+        what: &'static str,
+        /// Why.
+        source: getrandom::Error,
+    },
+    /// The embedded SQLite store could not be opened.
+    #[error("cannot open the SQLite store in the data directory")]
+    EmbeddedStore(#[source] StoreError),
+    /// The PostgreSQL store could not be opened.
+    #[error("cannot open the event store (DATABASE_URL)")]
+    Store(#[source] StoreError),
+    /// Redis did not answer.
+    #[error("cannot reach Redis (REDIS_URL)")]
+    Queue(#[source] QueueError),
+    /// Password hashing could not be prepared.
+    #[error("cannot prepare password hashing")]
+    Passwords(#[from] PasswordError),
+    /// Serving failed.
+    #[error("serving HTTP failed")]
+    Serve(#[source] std::io::Error),
+}
+
 /// Opens the store (migrating when asked), connects or starts the queue, and starts background
 /// tasks. Fails with a message naming the setting at fault.
-pub async fn start(settings: &ServerSettings) -> anyhow::Result<Pulseboard> {
+pub async fn start(settings: &ServerSettings) -> Result<Pulseboard, StartError> {
     if settings.database_url.is_none() {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                settings.data_dir.display()
-            )
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
         })?;
     }
     let secret = resolve_jwt_secret(settings)?;
@@ -75,15 +124,13 @@ impl Background {
     }
 }
 
-async fn open_store(settings: &ServerSettings) -> anyhow::Result<Arc<dyn EventStore>> {
+async fn open_store(settings: &ServerSettings) -> Result<Arc<dyn EventStore>, StartError> {
     let url = settings.store_url();
     let store = pulseboard_store::connect(&url, settings.db_pool_size, settings.migrate).await;
-    store.with_context(|| {
-        if settings.database_url.is_none() {
-            "cannot open the SQLite store in the data directory"
-        } else {
-            "cannot open the event store (DATABASE_URL)"
-        }
+    store.map_err(if settings.database_url.is_none() {
+        StartError::EmbeddedStore
+    } else {
+        StartError::Store
     })
 }
 
@@ -92,7 +139,7 @@ async fn connect_queue(
     settings: &ServerSettings,
     store: &Arc<dyn EventStore>,
     background: &mut Background,
-) -> anyhow::Result<(Arc<dyn JobQueue>, Option<Arc<WorkerMetrics>>)> {
+) -> Result<(Arc<dyn JobQueue>, Option<Arc<WorkerMetrics>>), StartError> {
     let Some(url) = &settings.redis_url else {
         return Ok(start_in_process_worker(settings, store.clone(), background));
     };
@@ -102,7 +149,7 @@ async fn connect_queue(
     };
     let queue = RedisQueue::connect(url, redis)
         .await
-        .context("cannot reach Redis (REDIS_URL)")?;
+        .map_err(StartError::Queue)?;
     Ok((Arc::new(queue), None))
 }
 
@@ -113,7 +160,7 @@ fn build_state(
     queue: Arc<dyn JobQueue>,
     secret: &[u8],
     background: &mut Background,
-) -> anyhow::Result<AppServices> {
+) -> Result<AppServices, StartError> {
     let metrics = Arc::new(ServerMetrics::default());
     let ingest = Arc::new(Ingest::new(
         store.clone(),
@@ -214,16 +261,16 @@ impl Pulseboard {
         self,
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        tracing::info!(address = %listener.local_addr()?, store = self.state.store().backend_name(), queue = self.state.queue().backend_name(), "PulseBoard listening");
+    ) -> Result<(), StartError> {
+        let address = listener.local_addr().map_err(StartError::Serve)?;
+        tracing::info!(address = %address, store = self.state.store().backend_name(), queue = self.state.queue().backend_name(), "PulseBoard listening");
         if self.announce_dashboard
             && let Some(token) = self.state.operator_token()
         {
             // On stdout, like Jupyter's address: the newcomer's way in. The token is also in
             // the data directory's `operator-token` file.
             println!(
-                "Dashboard: http://{}/dashboard?token={}",
-                listener.local_addr()?,
+                "Dashboard: http://{address}/dashboard?token={}",
                 token.expose()
             );
         }

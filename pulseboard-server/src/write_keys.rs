@@ -30,10 +30,9 @@ const KEY_CACHE_CAPACITY: usize = 10_000;
 pub(crate) const USE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A new key to show its creator once.
-pub(crate) fn generate() -> anyhow::Result<String> {
+pub(crate) fn generate() -> Result<String, getrandom::Error> {
     let mut random = [0u8; KEY_RANDOM_BYTES];
-    getrandom::fill(&mut random)
-        .map_err(|error| anyhow::anyhow!("no randomness for a write key: {error}"))?;
+    getrandom::fill(&mut random)?;
     Ok(format!("{WRITE_KEY_PREFIX}{}", hex::encode(random)))
 }
 

@@ -71,9 +71,14 @@ pub fn embedded_queue(
     )
 }
 
+/// Why the in-process worker stopped before its shutdown.
+#[derive(Debug, thiserror::Error)]
+#[error("the in-process worker stopped: {0}")]
+pub struct EmbeddedWorkerError(String);
+
 impl EmbeddedWorker {
     /// Processes jobs until `shutdown` fires, then lets running jobs finish.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), EmbeddedWorkerError> {
         let sink = MemorySink::new(Arc::new(futures::lock::Mutex::new(Box::new(
             self.sender.sink_map_err(Into::into),
         ))));
@@ -96,8 +101,8 @@ impl EmbeddedWorker {
                 shutdown.cancelled().await;
                 Ok::<(), std::io::Error>(())
             })
-            .await?;
-        Ok(())
+            .await
+            .map_err(|error| EmbeddedWorkerError(error.to_string()))
     }
 }
 

@@ -16,18 +16,19 @@ mod redis_queue;
 mod sweep;
 mod upkeep;
 
-pub use embedded::{EmbeddedQueue, EmbeddedWorker, embedded_queue};
+pub use embedded::{EmbeddedQueue, EmbeddedWorker, EmbeddedWorkerError, embedded_queue};
 pub use job::{JobContext, JobError, JobSummary, ProcessEvents, run_job};
 pub use metrics::WorkerMetrics;
-pub use metrics_server::serve_metrics;
+pub use metrics_server::{MetricsServerError, serve_metrics};
 pub use queue::{JobQueue, QueueError, QueueStats, WorkerHeartbeat, new_task_id};
 pub use redis_queue::{
     DEFAULT_QUEUE_NAME, RedisQueue, RedisSettings, WorkerRunSettings, run_redis_worker,
 };
 pub use sweep::{
-    GenerationWatch, QUEUE_LOSS_CHECK, SweepSettings, run_recovery_sweep, sweep_before, sweep_once,
+    GenerationWatch, QUEUE_LOSS_CHECK, SweepError, SweepSettings, run_recovery_sweep, sweep_before,
+    sweep_once,
 };
-pub use upkeep::{purge_once, run_upkeep};
+pub use upkeep::{PurgeError, purge_once, run_upkeep};
 mod options;
 pub mod telemetry;
 

@@ -18,21 +18,39 @@ struct MetricsSources {
     queue: Arc<dyn JobQueue>,
 }
 
+/// Why the metrics endpoint stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsServerError {
+    /// The address could not be bound.
+    #[error("cannot listen on {address} (PULSEBOARD_WORKER_METRICS_BIND): {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("serving /metrics failed: {0}")]
+    Serve(std::io::Error),
+}
+
 /// Serves `GET /metrics` on `address` until `shutdown`.
 pub async fn serve_metrics(
     address: SocketAddr,
     metrics: Arc<WorkerMetrics>,
     queue: Arc<dyn JobQueue>,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(address).await?;
+) -> Result<(), MetricsServerError> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| MetricsServerError::Bind { address, source })?;
     let app = Router::new()
         .route("/metrics", get(render))
         .with_state(MetricsSources { metrics, queue });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-    Ok(())
+        .await
+        .map_err(MetricsServerError::Serve)
 }
 
 async fn render(State(exposed): State<MetricsSources>) -> impl IntoResponse {

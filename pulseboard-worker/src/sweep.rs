@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use pulseboard_store::EventStore;
+use pulseboard_store::{EventStore, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use ulid::Ulid;
 
-use crate::{JobQueue, ProcessEvents, WorkerMetrics};
+use crate::{JobQueue, ProcessEvents, QueueError, WorkerMetrics};
 
 /// Events per recovery job.
 const RECOVERY_JOB_EVENTS: usize = 500;
@@ -48,7 +48,7 @@ pub async fn sweep_once(
     queue: &dyn JobQueue,
     lease: Duration,
     metrics: &WorkerMetrics,
-) -> anyhow::Result<usize> {
+) -> Result<usize, SweepError> {
     let cutoff = before_oldest_waiting(queue, lease_cutoff(lease)).await?;
     sweep_before(store, queue, cutoff, metrics).await
 }
@@ -61,7 +61,7 @@ pub async fn sweep_before(
     queue: &dyn JobQueue,
     cutoff: DateTime<Utc>,
     metrics: &WorkerMetrics,
-) -> anyhow::Result<usize> {
+) -> Result<usize, SweepError> {
     let mut after = None;
     let mut total = 0;
     loop {
@@ -83,6 +83,17 @@ pub async fn sweep_before(
     }
 }
 
+/// Why a sweep stopped; the next one tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The store did not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The queue did not take a job.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
 /// `now - lease`.
 fn lease_cutoff(lease: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(lease)
@@ -95,7 +106,7 @@ fn lease_cutoff(lease: Duration) -> DateTime<Utc> {
 async fn before_oldest_waiting(
     queue: &dyn JobQueue,
     cutoff: DateTime<Utc>,
-) -> anyhow::Result<DateTime<Utc>> {
+) -> Result<DateTime<Utc>, SweepError> {
     let oldest_waiting = queue
         .oldest_waiting()
         .await?
@@ -175,7 +186,7 @@ pub async fn run_recovery_sweep(
     }
 }
 
-fn report(swept: anyhow::Result<usize>, message: &str) {
+fn report(swept: Result<usize, SweepError>, message: &str) {
     match swept {
         Ok(0) => {}
         Ok(found) => info!(events = found, "{message}"),

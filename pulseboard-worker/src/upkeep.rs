@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use pulseboard_core::AttemptLimit;
-use pulseboard_store::EventStore;
+use pulseboard_store::{EventStore, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -27,10 +27,23 @@ const FOLD_INTERVAL: Duration = Duration::from_secs(5);
 /// Time between two retention purges.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Why a retention purge stopped; the next one tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    /// The retention is longer than any date can express.
+    #[error("the retention of {0:?} is too long to compute a cutoff")]
+    RetentionTooLong(Duration),
+    /// The store did not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Deletes every final event created more than `keep` ago; returns how many.
-pub async fn purge_once(store: &dyn EventStore, keep: Duration) -> anyhow::Result<u64> {
-    let keep = chrono::Duration::from_std(keep)?;
-    let cutoff = Utc::now() - keep;
+pub async fn purge_once(store: &dyn EventStore, keep: Duration) -> Result<u64, PurgeError> {
+    let cutoff = chrono::Duration::from_std(keep)
+        .ok()
+        .and_then(|keep| Utc::now().checked_sub_signed(keep))
+        .ok_or(PurgeError::RetentionTooLong(keep))?;
     let (mut after, mut deleted) = (None, 0);
     loop {
         let round = store
