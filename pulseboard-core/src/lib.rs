@@ -29,6 +29,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod account;
 mod event;
 mod lease;
 mod measure;

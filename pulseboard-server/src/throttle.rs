@@ -73,9 +73,9 @@ fn address_key(address: IpAddr) -> String {
     }
 }
 
-/// The throttling key of an account: whoever types the address, in any case.
+/// The throttling key of an account: the form under which emails are one account.
 fn account_key(email: &str) -> String {
-    format!("account:{}", email.trim().to_lowercase())
+    format!("account:{}", pulseboard_core::account::email_key(email))
 }
 
 /// A login attempt, recorded before its password is checked. Dropped without

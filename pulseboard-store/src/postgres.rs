@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use pulseboard_core::account::email_key;
 use pulseboard_core::{EventStatus, NewEvent};
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection as _, QueryBuilder};
@@ -286,17 +287,22 @@ impl EventStore for PostgresStore {
 
     async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
         let row: UserRow = sqlx::query_as(
-            "INSERT INTO users (email, password_hash, full_name, created_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id, email, password_hash, full_name, created_at",
+            "INSERT INTO users (email, password_hash, full_name, created_at, email_key) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id, email, password_hash, full_name, created_at",
         )
         .bind(&user.email)
         .bind(&user.password_hash)
         .bind(&user.full_name)
         .bind(Utc::now())
+        .bind(email_key(&user.email))
         .fetch_one(&self.pool)
         .await
         .map_err(|error| {
-            if is_unique_violation(&error) { StoreError::DuplicateEmail } else { error.into() }
+            if is_unique_violation(&error) {
+                StoreError::DuplicateEmail
+            } else {
+                error.into()
+            }
         })?;
         Ok(row.into())
     }
@@ -314,9 +320,10 @@ impl EventStore for PostgresStore {
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let row: Option<UserRow> = sqlx::query_as(
             "SELECT id, email, password_hash, full_name, created_at FROM users \
-             WHERE lower(email) = lower($1)",
+             WHERE email_key = $1 OR (email_key IS NULL AND lower(email) = lower($2))",
         )
-        .bind(email)
+        .bind(email_key(email))
+        .bind(email.trim())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(User::from))

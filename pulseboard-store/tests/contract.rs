@@ -167,6 +167,24 @@ async fn duplicate_emails_are_refused_whatever_their_case(store: Arc<dyn EventSt
             .unwrap()
             .is_none()
     );
+    // Beyond ASCII too, the same on both stores: SQLite's lower() once let these be two.
+    let umlaut = user(&store, "Ä@b.co").await;
+    for other in ["ä@b.co", "a\u{308}@b.co"] {
+        let again = NewUser {
+            email: other.into(),
+            password_hash: "h".into(),
+            full_name: None,
+        };
+        assert!(
+            matches!(
+                store.create_user(&again).await,
+                Err(StoreError::DuplicateEmail)
+            ),
+            "{other} is Ä@b.co"
+        );
+        let found = store.find_user_by_email(other).await.unwrap();
+        assert_eq!(found.map(|user| user.id), Some(umlaut.id), "{other}");
+    }
 }
 
 async fn inserted_ids_come_back_in_request_order(store: Arc<dyn EventStore>) {

@@ -255,3 +255,74 @@ fn plain_event() -> pulseboard_core::NewEvent {
     })
     .expect("a valid event")
 }
+
+/// Users from before the email key: ASCII emails get their key in the migration; others keep
+/// none and are still found by `lower(email)` as before. Both stores.
+#[tokio::test]
+async fn users_from_before_the_email_key_are_still_found_by_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = pulseboard_store::SqliteStore::connect(
+        &pulseboard_store::test_support::fresh_sqlite_url(dir.path()),
+        2,
+    )
+    .await
+    .unwrap();
+    let mut before = sqlx::migrate!("./migrations/sqlite");
+    let keyed = position_of(&before, "email key");
+    before.migrations = Cow::Owned(before.migrations[..keyed].to_vec());
+    before.run(sqlite.pool()).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO users (email, password_hash, created_at) \
+         VALUES ('Old@Example.com', 'h', '2026-01-01T00:00:00Z'), ('ü@b.co', 'h', '2026-01-01T00:00:00Z')",
+    )
+    .execute(sqlite.pool())
+    .await
+    .unwrap();
+    sqlite.migrate().await.unwrap();
+    assert_legacy_users_found(&sqlite).await;
+
+    let postgres = PostgresStore::connect(&fresh_postgres_url().await, 2)
+        .await
+        .unwrap();
+    let mut before = sqlx::migrate!("./migrations/postgres");
+    let keyed = position_of(&before, "email key");
+    before.migrations = Cow::Owned(before.migrations[..keyed].to_vec());
+    before.run(postgres.pool()).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO users (email, password_hash, created_at) \
+         VALUES ('Old@Example.com', 'h', now()), ('ü@b.co', 'h', now())",
+    )
+    .execute(postgres.pool())
+    .await
+    .unwrap();
+    postgres.migrate().await.unwrap();
+    assert_legacy_users_found(&postgres).await;
+}
+
+fn position_of(migrator: &sqlx::migrate::Migrator, description: &str) -> usize {
+    migrator
+        .migrations
+        .iter()
+        .position(|migration| migration.description.contains(description))
+        .unwrap_or_else(|| panic!("the {description} migration"))
+}
+
+async fn assert_legacy_users_found(store: &dyn pulseboard_store::EventStore) {
+    for (typed, stored) in [("old@EXAMPLE.com", "Old@Example.com"), ("ü@b.co", "ü@b.co")] {
+        let found = store.find_user_by_email(typed).await.unwrap();
+        assert_eq!(
+            found.map(|user| user.email),
+            Some(stored.to_owned()),
+            "{typed}"
+        );
+    }
+    let again = pulseboard_store::NewUser {
+        email: "OLD@example.com".into(),
+        password_hash: "h".into(),
+        full_name: None,
+    };
+    assert!(matches!(
+        store.create_user(&again).await,
+        Err(pulseboard_store::StoreError::DuplicateEmail)
+    ));
+}

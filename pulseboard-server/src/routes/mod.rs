@@ -21,7 +21,6 @@ use tower_http::decompression::RequestDecompressionLayer;
 use crate::AppState;
 use crate::error::ApiError;
 
-pub use auth::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 pub(crate) use events::{EventView, parse_event_id};
 pub(crate) use list_query::MAX_PAGE;
 

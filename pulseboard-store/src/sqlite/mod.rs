@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use pulseboard_core::account::email_key;
 use pulseboard_core::{EventStatus, format_timestamp};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -176,13 +177,14 @@ impl EventStore for SqliteStore {
         // when it is reset later can fail unseen (a 201 for a user lost on a full disk).
         let mut transaction = self.transaction().await?;
         let inserted: Result<UserRow, _> = sqlx::query_as(
-            "INSERT INTO users (email, password_hash, full_name, created_at) VALUES (?1, ?2, ?3, ?4) \
-             RETURNING id, email, password_hash, full_name, created_at",
+            "INSERT INTO users (email, password_hash, full_name, created_at, email_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id, email, password_hash, full_name, created_at",
         )
         .bind(&user.email)
         .bind(&user.password_hash)
         .bind(&user.full_name)
         .bind(now_text())
+        .bind(email_key(&user.email))
         .fetch_one(transaction.connection())
         .await;
         match inserted {
@@ -208,9 +210,10 @@ impl EventStore for SqliteStore {
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let row: Option<UserRow> = sqlx::query_as(
             "SELECT id, email, password_hash, full_name, created_at FROM users \
-             WHERE lower(email) = lower(?1)",
+             WHERE email_key = ?1 OR (email_key IS NULL AND lower(email) = lower(?2))",
         )
-        .bind(email)
+        .bind(email_key(email))
+        .bind(email.trim())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(User::from))
