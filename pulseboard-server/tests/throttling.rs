@@ -10,29 +10,8 @@ use pulseboard_core::{AttemptLimit, Rate};
 use pulseboard_server::ServerSettings;
 use serde_json::{Value, json};
 
-macro_rules! on_both_backends {
-    ($($name:ident => $adjust:expr),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let app = super::TestApp::embedded_with($adjust).await;
-                super::$name(&app).await;
-                app.stop().await;
-            })*
-        }
-        mod production {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let app = super::TestApp::production_with($adjust, true).await;
-                super::$name(&app).await;
-                app.stop().await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
-    failed_logins_past_the_limit_get_429_before_any_password_is_checked => |_| {},
+on_both_setups!(
+    failed_logins_past_the_limit_get_429_before_any_password_is_checked,
     failed_logins_from_one_address_are_limited_across_accounts => super::by_forwarded_address,
     a_sender_over_its_rate_gets_429_and_the_others_do_not => super::slow_senders,
 );

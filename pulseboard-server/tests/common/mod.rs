@@ -271,17 +271,28 @@ async fn spawn_redis_worker(settings: &ServerSettings, stop: CancellationToken) 
     tokio::spawn(run_redis_worker(queue, context, run, stop));
 }
 
-/// Runs each listed test once on the embedded setup and once on PostgreSQL + Redis.
+/// Runs each listed test once on the embedded setup and once on PostgreSQL + Redis. A test
+/// may name a function that adjusts the settings of both: `name => adjust`.
 #[macro_export]
 macro_rules! on_both_setups {
-    ($($name:ident),* $(,)?) => {
+    (@adjust) => { |_: &mut pulseboard_server::ServerSettings| {} };
+    (@adjust $adjust:expr) => { $adjust };
+    ($($name:ident $(=> $adjust:expr)?),* $(,)?) => {
         mod embedded {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { let app = $crate::common::TestApp::embedded().await; super::$name(&app).await; app.stop().await; })*
+            async fn $name() {
+                let app = $crate::common::TestApp::embedded_with($crate::on_both_setups!(@adjust $($adjust)?)).await;
+                super::$name(&app).await;
+                app.stop().await;
+            })*
         }
         mod production {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { let app = $crate::common::TestApp::production().await; super::$name(&app).await; app.stop().await; })*
+            async fn $name() {
+                let app = $crate::common::TestApp::production_with($crate::on_both_setups!(@adjust $($adjust)?), true).await;
+                super::$name(&app).await;
+                app.stop().await;
+            })*
         }
     };
 }
