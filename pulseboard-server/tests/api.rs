@@ -274,12 +274,7 @@ async fn batch_repeats_of_a_message_id_are_stored_once_and_marked(app: &TestApp)
     );
 }
 
-fn seed_event() -> Value {
-    json!({
-        "event_name": "page_view", "event_type": "engagement", "source": "web", "session_id": "sess_123",
-        "payload": {"page": "/dashboard", "duration": 45, "scroll_depth": 75}
-    })
-}
+use pulseboard_test_support::seed::event as seed_event;
 
 async fn a_submitted_event_is_processed_with_normalized_properties(app: &TestApp) {
     let token = app.token("seed@example.com").await;
@@ -422,11 +417,7 @@ async fn an_oversize_payload_is_accepted_then_rejected_by_the_worker(app: &TestA
 
 async fn a_batch_of_three_is_one_task_with_ids_in_request_order(app: &TestApp) {
     let token = app.token("batch@example.com").await;
-    let batch = json!({"events": [
-        {"event_name": "page_view", "event_type": "engagement", "payload": {"page": "/home"}},
-        {"event_name": "button_click", "event_type": "interaction", "payload": {"button_id": "btn_1"}},
-        {"event_name": "form_submit", "event_type": "conversion", "payload": {"form_id": "form_1"}},
-    ]});
+    let batch = pulseboard_test_support::seed::batch();
     let (status, accepted) = app
         .call(
             Method::POST,

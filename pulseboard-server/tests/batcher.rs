@@ -20,7 +20,7 @@ fn event(name: &str, payload_json: &str) -> NewEvent {
 }
 
 async fn owner(store: &dyn EventStore) -> UserId {
-    pulseboard_store::test_support::new_owner(store).await
+    pulseboard_test_support::new_owner(store).await
 }
 
 /// A queue nobody drains: pushes succeed and are counted by the queue's stats.
@@ -135,7 +135,7 @@ async fn a_lone_submission_is_flushed_without_waiting_for_company() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submission_the_database_refuses_fails_alone() {
-    let url = pulseboard_store::test_support::fresh_postgres_url().await;
+    let url = pulseboard_test_support::fresh_postgres_url().await;
     let store = pulseboard_store::connect(&url, 4, true).await.unwrap();
     let (queue, _worker) = idle_queue(store.clone());
     // One flush slot held busy by the first submission lets the others gather behind it.
@@ -208,7 +208,7 @@ async fn events_are_accepted_after_the_commit_even_when_the_queue_push_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_callers_with_the_same_message_id_get_the_same_event() {
-    let url = pulseboard_store::test_support::fresh_postgres_url().await;
+    let url = pulseboard_test_support::fresh_postgres_url().await;
     let store = pulseboard_store::connect(&url, 8, true).await.unwrap();
     let (queue, _worker) = idle_queue(store.clone());
     let batcher = MicroBatcher::start(store.clone(), queue.clone(), BatchSettings::default());

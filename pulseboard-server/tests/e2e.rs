@@ -8,18 +8,7 @@ use std::time::{Duration, Instant};
 use common::process::{Client, spawn, spawn_server, worker_binary};
 use serde_json::{Value, json};
 
-fn seed_event() -> Value {
-    json!({"event_name": "page_view", "event_type": "engagement", "source": "web", "session_id": "sess_123",
-           "payload": {"page": "/dashboard", "duration": 45, "scroll_depth": 75}})
-}
-
-fn seed_batch() -> Value {
-    json!({"events": [
-        {"event_name": "page_view", "event_type": "engagement", "payload": {"page": "/home"}},
-        {"event_name": "button_click", "event_type": "interaction", "payload": {"button_id": "btn_1"}},
-        {"event_name": "form_submit", "event_type": "conversion", "payload": {"form_id": "form_1"}}
-    ]})
-}
+use pulseboard_test_support::seed::{batch as seed_batch, event as seed_event};
 
 /// register → login → submit → processed; batch of 3; oversize payload; missing field.
 async fn walk_the_seed_guide(client: &Client) {
@@ -199,7 +188,7 @@ async fn sigterm_under_load_exits_cleanly_and_every_accepted_event_is_processed(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let exit = pulseboard_store::test_support::terminate(&mut server.child).await;
+    let exit = pulseboard_test_support::terminate(&mut server.child).await;
     assert!(exit.success(), "exit status {exit}:\n{}", server.log_text());
     let mut accepted = BTreeSet::new();
     for submitter in submitters {
@@ -235,7 +224,7 @@ async fn sigterm_under_load_exits_cleanly_and_every_accepted_event_is_processed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_guide_works_in_production_mode_with_two_workers_on_one_redis() {
     let dir = tempfile::tempdir().unwrap();
-    let database_url = pulseboard_store::test_support::fresh_postgres_url().await;
+    let database_url = pulseboard_test_support::fresh_postgres_url().await;
     let env = vec![
         ("DATABASE_URL", database_url),
         ("REDIS_URL", common::redis_url()),

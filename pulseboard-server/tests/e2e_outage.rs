@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::process::{Client, production_env, spawn, spawn_server, worker_binary};
-use pulseboard_store::test_support::PostgresOutage;
+use pulseboard_test_support::PostgresOutage;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::process::{Client, production_env, spawn, spawn_server, worker_binary};
-use pulseboard_store::test_support::PostgresOutage;
+use pulseboard_test_support::PostgresOutage;
 use serde_json::json;
 
 /// Long past the pool's 5 s acquire timeout, so a backlog count fails during the outage.

@@ -100,7 +100,7 @@ async fn events_whose_jobs_redis_lost_are_processed_within_seconds_of_its_return
     let env = vec![
         (
             "DATABASE_URL",
-            pulseboard_store::test_support::fresh_postgres_url().await,
+            pulseboard_test_support::fresh_postgres_url().await,
         ),
         ("REDIS_URL", format!("redis://127.0.0.1:{redis_port}/")),
         (

@@ -124,7 +124,7 @@ async fn embedded_a_retrying_client_stores_every_event_once_across_a_kill_9() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_a_retrying_client_stores_every_event_once_across_a_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let database_url = pulseboard_store::test_support::fresh_postgres_url().await;
+    let database_url = pulseboard_test_support::fresh_postgres_url().await;
     let env = vec![
         ("DATABASE_URL", database_url.clone()),
         ("REDIS_URL", common::redis_url()),

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
-use pulseboard_store::test_support::fresh_postgres_url;
 use pulseboard_store::{EventId, EventOutcome, EventStore, EventToInsert, PostgresStore};
+use pulseboard_test_support::fresh_postgres_url;
 
 const PAYLOAD: &str = r#"{"page": "/dashboard", "duration": 45, "scroll_depth": 75, "referrer": "https://example.com/"}"#;
 const ROUNDS: usize = 3;
@@ -43,7 +43,7 @@ fn events(count: usize) -> Vec<NewEvent> {
 
 /// Inserts `total` events in batches of `batch`; returns rows/s and the ids.
 async fn insert_rate(store: &dyn EventStore, batch: usize, total: usize) -> (f64, Vec<EventId>) {
-    let owner = pulseboard_store::test_support::new_owner(store).await;
+    let owner = pulseboard_test_support::new_owner(store).await;
     let events = events(total);
     let started = Instant::now();
     let mut ids = Vec::with_capacity(total);

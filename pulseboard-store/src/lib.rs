@@ -9,8 +9,6 @@ mod error;
 mod postgres;
 mod rows;
 mod sqlite;
-#[cfg(feature = "test-support")]
-pub mod test_support;
 mod types;
 
 use std::sync::Arc;

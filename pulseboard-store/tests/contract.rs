@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
-use pulseboard_store::test_support::{
-    activity_totals, fresh_postgres_url, fresh_sqlite_url, status_counts,
-};
 use pulseboard_store::{
     EventFilter, EventId, EventOutcome, EventStore, EventToInsert, InsertedEvent, NewUser,
     ReplaySelection, StaleEvents, StoreError, SweepCursor, User, UserId, WriteKeyId, WriteKeyUse,
+};
+use pulseboard_test_support::{
+    activity_totals, fresh_postgres_url, fresh_sqlite_url, status_counts,
 };
 
 /// A store plus whatever must live as long as it (the SQLite temp dir).

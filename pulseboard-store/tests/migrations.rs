@@ -3,10 +3,8 @@
 use std::borrow::Cow;
 
 use pulseboard_core::EventStatus;
-use pulseboard_store::test_support::{
-    activity_totals, fresh_postgres_url, new_owner, status_counts,
-};
 use pulseboard_store::{EventFilter, EventId, PostgresStore, UserId};
+use pulseboard_test_support::{activity_totals, fresh_postgres_url, new_owner, status_counts};
 
 #[tokio::test]
 async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and_properties() {
@@ -105,7 +103,7 @@ async fn upgrading_from_the_first_schema_keeps_task_lookups_operations_views_and
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_that_migrate_one_database_at_the_same_moment_all_start() {
     // A server and its workers start together (docker-compose does): each applies migrations.
-    let url = pulseboard_store::test_support::fresh_postgres_url().await;
+    let url = pulseboard_test_support::fresh_postgres_url().await;
     let starts = (0..3).map(|_| {
         let url = url.clone();
         tokio::spawn(async move { pulseboard_store::connect(&url, 2, true).await.map(|_| ()) })
@@ -121,7 +119,7 @@ async fn processes_that_migrate_one_database_at_the_same_moment_all_start() {
 #[tokio::test]
 async fn upgrading_a_sqlite_database_starts_the_dashboard_counters_from_its_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let url = pulseboard_store::test_support::fresh_sqlite_url(dir.path());
+    let url = pulseboard_test_support::fresh_sqlite_url(dir.path());
     let store = pulseboard_store::SqliteStore::connect(&url, 2)
         .await
         .unwrap();
@@ -217,7 +215,7 @@ async fn folding_moves_the_postgres_counter_deltas_into_the_counters_and_keeps_e
 #[tokio::test]
 async fn sqlite_activity_reaches_other_processes_when_the_writer_folds_it() {
     let dir = tempfile::tempdir().unwrap();
-    let url = pulseboard_store::test_support::fresh_sqlite_url(dir.path());
+    let url = pulseboard_test_support::fresh_sqlite_url(dir.path());
     let writer = pulseboard_store::connect(&url, 2, true).await.unwrap();
     let other = pulseboard_store::connect(&url, 2, false).await.unwrap();
     let owner = new_owner(writer.as_ref()).await;
@@ -262,7 +260,7 @@ fn plain_event() -> pulseboard_core::NewEvent {
 async fn users_from_before_the_email_key_are_still_found_by_any_case() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = pulseboard_store::SqliteStore::connect(
-        &pulseboard_store::test_support::fresh_sqlite_url(dir.path()),
+        &pulseboard_test_support::fresh_sqlite_url(dir.path()),
         2,
     )
     .await

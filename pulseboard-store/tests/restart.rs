@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use pulseboard_store::test_support::{PostgresOutage, fresh_postgres_url};
 use pulseboard_store::{EventId, EventStore, PostgresStore};
+use pulseboard_test_support::{PostgresOutage, fresh_postgres_url};
 
 #[tokio::test]
 async fn a_pooled_connection_cut_by_a_restart_is_replaced_before_use() {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{postgres, redis_queue, submit, wait_all_final};
 use pulseboard_core::EventStatus;
-use pulseboard_store::test_support::PostgresOutage;
 use pulseboard_store::{EventId, EventStore};
+use pulseboard_test_support::PostgresOutage;
 use pulseboard_worker::{
     JobQueue, ProcessEvents, RedisQueue, WorkerMetrics, WorkerOptions, WorkerRunSettings,
     new_task_id, run_recovery_sweep, run_redis_worker,

@@ -14,7 +14,7 @@ use pulseboard_worker::{
 };
 use tokio_util::sync::CancellationToken;
 
-const SEED_PAYLOAD: &str = r#"{"page": "/dashboard", "duration": 45, "scroll_depth": 75}"#;
+use pulseboard_test_support::seed::PAYLOAD as SEED_PAYLOAD;
 
 fn fast_options() -> WorkerOptions {
     WorkerOptions {

@@ -127,7 +127,7 @@ async fn a_worker_stopped_with_sigterm_exits_cleanly_and_its_jobs_run_once_elsew
 
     let mut first = spawn_worker(&url, &name, &dir.path().join("first.log"), &settings);
     wait_processed(store.as_ref(), (EVENTS / 5) as i64).await;
-    let exit = pulseboard_store::test_support::terminate(&mut first).await;
+    let exit = pulseboard_test_support::terminate(&mut first).await;
     assert!(exit.success(), "exit status {exit}");
 
     let mut second = spawn_worker(&url, &name, &dir.path().join("second.log"), &settings);

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pulseboard_server::{Pulseboard, Secret, ServerSettings};
-use pulseboard_store::test_support::fresh_postgres_url;
+use pulseboard_test_support::fresh_postgres_url;
 use pulseboard_worker::{
     RedisQueue, RedisSettings, WorkerMetrics, WorkerOptions, WorkerRunSettings, run_redis_worker,
 };
@@ -20,14 +20,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-pub const REDIS_URL_VAR: &str = "PULSEBOARD_TEST_REDIS_URL";
-
-#[track_caller]
-pub fn redis_url() -> String {
-    std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| {
-        panic!("{REDIS_URL_VAR} is not set: this test needs a real Redis server. Run the suite with `scripts/test.sh`, which starts one.")
-    })
-}
+pub use pulseboard_test_support::redis_url;
 
 pub struct TestApp {
     pub router: Router,

@@ -34,7 +34,7 @@ pub async fn production_env(queue_prefix: &str) -> Vec<(&'static str, String)> {
     vec![
         (
             "DATABASE_URL",
-            pulseboard_store::test_support::fresh_postgres_url().await,
+            pulseboard_test_support::fresh_postgres_url().await,
         ),
         ("REDIS_URL", super::redis_url()),
         (

@@ -6,18 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pulseboard_core::{EventStatus, NewEvent, RawEventFields};
-use pulseboard_store::test_support::fresh_postgres_url;
 use pulseboard_store::{EventId, EventStore, EventToInsert};
+use pulseboard_test_support::fresh_postgres_url;
 use pulseboard_worker::{JobQueue, ProcessEvents, RedisQueue, RedisSettings, new_task_id};
 
-pub const REDIS_URL_VAR: &str = "PULSEBOARD_TEST_REDIS_URL";
-
-#[track_caller]
-pub fn redis_url() -> String {
-    std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| {
-        panic!("{REDIS_URL_VAR} is not set: this test needs a real Redis server. Run the suite with `scripts/test.sh`, which starts one.")
-    })
-}
+pub use pulseboard_test_support::redis_url;
 
 /// A fresh PostgreSQL database, migrated.
 pub async fn postgres() -> (String, Arc<dyn EventStore>) {
@@ -58,7 +51,7 @@ pub async fn submit(
     per_job: usize,
     payload_json: &str,
 ) -> Vec<EventId> {
-    let owner = pulseboard_store::test_support::new_owner(store).await;
+    let owner = pulseboard_test_support::new_owner(store).await;
     let events: Vec<NewEvent> = (0..count).map(|_| event(payload_json)).collect();
     let mut ids = Vec::with_capacity(count);
     for chunk in events.chunks(per_job) {
@@ -159,7 +152,7 @@ pub async fn submit_single_event_jobs(
     count: usize,
 ) -> Vec<EventId> {
     use futures::StreamExt;
-    let owner = pulseboard_store::test_support::new_owner(store).await;
+    let owner = pulseboard_test_support::new_owner(store).await;
     let events: Vec<NewEvent> = (0..count).map(|_| event("{}")).collect();
     let mut ids = Vec::with_capacity(count);
     for chunk in events.chunks(1_000) {

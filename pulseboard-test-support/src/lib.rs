@@ -1,7 +1,12 @@
-//! Helpers for tests in every crate: a fresh, migrated database per test.
+//! Test support for every crate of the workspace (a dev-dependency only): a fresh database per
+//! test, the test Redis, outages of the test PostgreSQL, the seed guide's payloads, and counts
+//! read back from a store.
 //!
-//! PostgreSQL tests need `PULSEBOARD_TEST_DATABASE_URL` (set by `scripts/test.sh`). Without it they
-//! fail with a message saying so; they are never skipped.
+//! PostgreSQL and Redis tests need `PULSEBOARD_TEST_DATABASE_URL` and
+//! `PULSEBOARD_TEST_REDIS_URL` (set by `scripts/test.sh`). Without them they fail with a
+//! message saying so; they are never skipped.
+
+pub mod seed;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -9,6 +14,20 @@ use sqlx::{Connection, PgConnection};
 
 /// Name of the variable holding a PostgreSQL admin URL for tests.
 pub const POSTGRES_URL_VAR: &str = "PULSEBOARD_TEST_DATABASE_URL";
+
+/// Name of the variable holding the test Redis URL.
+pub const REDIS_URL_VAR: &str = "PULSEBOARD_TEST_REDIS_URL";
+
+/// The test Redis URL. Panics with instructions when unset.
+#[track_caller]
+pub fn redis_url() -> String {
+    std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{REDIS_URL_VAR} is not set: this test needs a real Redis server. \
+             Run the suite with `scripts/test.sh`, which starts one."
+        )
+    })
+}
 
 /// The PostgreSQL admin URL for tests. Panics with instructions when unset.
 #[track_caller]
@@ -46,7 +65,7 @@ pub async fn fresh_postgres_url() -> String {
 }
 
 /// A new user (with a unique email) to own test events.
-pub async fn new_owner(store: &dyn crate::EventStore) -> crate::UserId {
+pub async fn new_owner(store: &dyn pulseboard_store::EventStore) -> pulseboard_store::UserId {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let email = format!(
         "owner-{}-{}-{}@example.com",
@@ -54,7 +73,7 @@ pub async fn new_owner(store: &dyn crate::EventStore) -> crate::UserId {
         COUNTER.fetch_add(1, Ordering::Relaxed),
         chrono::Utc::now().timestamp_micros()
     );
-    let user = crate::NewUser {
+    let user = pulseboard_store::NewUser {
         email,
         password_hash: "x".into(),
         full_name: None,
@@ -152,7 +171,7 @@ pub async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitS
 
 /// The store's events per status, sorted by status, as the dashboard reads them.
 pub async fn status_counts(
-    store: &dyn crate::EventStore,
+    store: &dyn pulseboard_store::EventStore,
 ) -> Vec<(pulseboard_core::EventStatus, i64)> {
     let mut counts: Vec<_> = store
         .counts_by_status()
@@ -166,7 +185,7 @@ pub async fn status_counts(
 }
 
 /// Events accepted, processed and failed over the last hour, as the dashboard reads them.
-pub async fn activity_totals(store: &dyn crate::EventStore) -> (i64, i64, i64) {
+pub async fn activity_totals(store: &dyn pulseboard_store::EventStore) -> (i64, i64, i64) {
     let since = chrono::Utc::now() - chrono::Duration::hours(1);
     let minutes = store.activity_per_minute(since).await.expect("activity");
     minutes.iter().fold((0, 0, 0), |sum, minute| {
