@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use pulseboard_server::{Cli, Command};
-use pulseboard_worker::telemetry;
+use pulseboard_telemetry::logs as telemetry;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

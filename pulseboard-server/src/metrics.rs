@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use pulseboard_worker::metrics::{Counter, write_counter, write_gauge};
+use pulseboard_telemetry::prometheus::{Counter, write_counter, write_gauge};
 
 /// Counters of the HTTP side.
 #[derive(Debug, Default)]

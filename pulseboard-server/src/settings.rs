@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use pulseboard_telemetry::logs::LogFormat;
 use pulseboard_worker::WorkerOptions;
-use pulseboard_worker::telemetry::LogFormat;
 
 pub use crate::serve::ConnectionLimits;
 use crate::throttle::ThrottleSettings;

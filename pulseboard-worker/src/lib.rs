@@ -30,6 +30,5 @@ pub use sweep::{
 };
 pub use upkeep::{PurgeError, purge_once, run_upkeep};
 mod options;
-pub mod telemetry;
 
 pub use options::WorkerOptions;

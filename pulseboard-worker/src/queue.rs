@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
 use crate::ProcessEvents;
-use crate::metrics::write_gauge;
+use pulseboard_telemetry::prometheus::write_gauge;
 
 /// Why the queue could not be used.
 #[derive(Debug, thiserror::Error)]

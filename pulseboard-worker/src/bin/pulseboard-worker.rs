@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use pulseboard_store::EventStore;
-use pulseboard_worker::telemetry::{self, LogFormat};
+use pulseboard_telemetry::logs::{self as telemetry, LogFormat};
 use pulseboard_worker::{
     JobQueue, RedisQueue, RedisSettings, WorkerMetrics, WorkerOptions, WorkerRunSettings,
     run_recovery_sweep, run_redis_worker,
