@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::process::{Client, spawn, spawn_server, worker_binary};
+use common::process::{Client, accepted_total, spawn, spawn_server, worker_binary};
 use serde_json::{Value, json};
 
 use pulseboard_test_support::seed::{batch as seed_batch, event as seed_event};
@@ -131,18 +131,6 @@ async fn submit_until_refused(client: reqwest::Client, base: String, token: Stri
         let ids = answer["event_ids"].as_array().expect("event_ids");
         accepted.extend(ids.iter().map(|id| id.as_i64().expect("an id")));
     }
-}
-
-/// `pulseboard_events_accepted_total` from the server's `/metrics` (0 if it does not answer).
-async fn accepted_total(base: &str) -> u64 {
-    let Ok(response) = reqwest::get(format!("{base}/metrics")).await else {
-        return 0;
-    };
-    let text = response.text().await.unwrap_or_default();
-    text.lines()
-        .find_map(|line| line.strip_prefix("pulseboard_events_accepted_total "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Every event of the client's user with its status, by paging through the listing.

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::process::{
-    Process, loadgen_binary, spawn, spawn_server, spawn_server_on, worker_binary,
+    Process, accepted_total, loadgen_binary, spawn, spawn_server, spawn_server_on, worker_binary,
 };
 use serde_json::Value;
 
@@ -32,18 +32,6 @@ fn start_retrying_client(base: &str, log: &Path) -> tokio::process::Child {
         .kill_on_drop(true)
         .spawn()
         .expect("loadgen starts")
-}
-
-/// `pulseboard_events_accepted_total` from the server's `/metrics` (0 while it is down).
-async fn accepted_total(base: &str) -> u64 {
-    let Ok(response) = reqwest::get(format!("{base}/metrics")).await else {
-        return 0;
-    };
-    let text = response.text().await.unwrap_or_default();
-    text.lines()
-        .find_map(|line| line.strip_prefix("pulseboard_events_accepted_total "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Waits until the server has accepted at least `events`.

@@ -21,20 +21,21 @@ pub const REDIS_URL_VAR: &str = "PULSEBOARD_TEST_REDIS_URL";
 /// The test Redis URL. Panics with instructions when unset.
 #[track_caller]
 pub fn redis_url() -> String {
-    std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| {
-        panic!(
-            "{REDIS_URL_VAR} is not set: this test needs a real Redis server. \
-             Run the suite with `scripts/test.sh`, which starts one."
-        )
-    })
+    required_server(REDIS_URL_VAR, "Redis")
 }
 
 /// The PostgreSQL admin URL for tests. Panics with instructions when unset.
 #[track_caller]
 pub fn postgres_admin_url() -> String {
-    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
+    required_server(POSTGRES_URL_VAR, "PostgreSQL")
+}
+
+/// The URL in `variable`; a test without its server fails loudly, never passes.
+#[track_caller]
+fn required_server(variable: &str, server: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
         panic!(
-            "{POSTGRES_URL_VAR} is not set: this test needs a real PostgreSQL server. \
+            "{variable} is not set: this test needs a real {server} server. \
              Run the suite with `scripts/test.sh`, which starts one."
         )
     })

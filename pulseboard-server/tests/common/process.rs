@@ -170,6 +170,18 @@ async fn wait_healthy(server: &Process, base: &str) {
     }
 }
 
+/// `pulseboard_events_accepted_total` from the server's `/metrics` (0 if it does not answer).
+pub async fn accepted_total(base: &str) -> u64 {
+    let Ok(response) = reqwest::get(format!("{base}/metrics")).await else {
+        return 0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix("pulseboard_events_accepted_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// A client of a running server, logged in as a fresh user.
 pub struct Client {
     pub http: reqwest::Client,
