@@ -54,7 +54,7 @@ pub use retry::{
     AttemptBudget, MAX_FAILURE_MESSAGE_CHARS, RetryDecision, RetryPolicy, failure_message,
 };
 pub use status::{EventStatus, IllegalTransition, UnknownStatus};
-pub use throttle::{AttemptLimit, Rate, TokenBucket};
+pub use throttle::{AttemptLimit, Rate, TokenBucket, account_key, address_key};
 pub use validate::{Limits, ValidationError, validate_payload};
 pub use write_key::WriteKeyName;
 

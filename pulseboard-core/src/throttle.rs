@@ -3,6 +3,7 @@
 //! Both are pure: the caller keeps the state (attempt times in the store, buckets in memory)
 //! and passes the clock in, so the rules are tested without waiting.
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -51,6 +52,24 @@ impl AttemptLimit {
                 .unwrap_or_default()
                 .max(Duration::from_secs(1)),
         )
+    }
+}
+
+/// The key under which an account's login attempts are counted: its email key, so every
+/// spelling of one address counts against the same account.
+pub fn account_key(email: &str) -> String {
+    format!("account:{}", crate::account::email_key(email))
+}
+
+/// The key under which a client address's login attempts are counted. An IPv6 client gets a
+/// whole /64 from its provider, so its key is the prefix; an IPv4-mapped address is its IPv4.
+pub fn address_key(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => format!("address:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("address:{v4}"),
+            None => format!("address:{}/64", Ipv6Addr::from(u128::from(v6) >> 64 << 64)),
+        },
     }
 }
 
@@ -169,6 +188,20 @@ mod tests {
         let per_hour = 3600 / AttemptLimit::PER_ACCOUNT.window.as_secs()
             * u64::from(AttemptLimit::PER_ACCOUNT.max_attempts);
         assert_eq!(per_hour, 40);
+    }
+
+    #[test]
+    fn attempts_are_keyed_by_email_key_and_by_ipv4_or_ipv6_prefix() {
+        assert_eq!(account_key(" Ä@Example.com "), account_key("ä@example.com"));
+        assert_eq!(address_key("10.1.2.3".parse().unwrap()), "address:10.1.2.3");
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().unwrap()),
+            "address:2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            address_key("::ffff:10.1.2.3".parse().unwrap()),
+            "address:10.1.2.3"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderName;
 use axum::http::request::Parts;
 use chrono::Utc;
-use pulseboard_core::{AttemptLimit, Rate, TokenBucket};
+use pulseboard_core::{AttemptLimit, Rate, TokenBucket, account_key, address_key};
 use pulseboard_store::{LoginAttemptId, UserId, WriteKeyId};
 
 use crate::AppState;
@@ -57,25 +57,6 @@ impl FromRequestParts<AppState> for ClientAddress {
             .map(|ConnectInfo(address)| address.ip());
         Ok(Self(from_header.or(peer)))
     }
-}
-
-/// The throttling key of an address: IPv6 clients get a /64 each, so it is the prefix.
-fn address_key(address: IpAddr) -> String {
-    match address {
-        IpAddr::V4(v4) => format!("address:{v4}"),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("address:{v4}"),
-            None => {
-                let prefix = u128::from(v6) >> 64 << 64;
-                format!("address:{}/64", std::net::Ipv6Addr::from(prefix))
-            }
-        },
-    }
-}
-
-/// The throttling key of an account: the form under which emails are one account.
-fn account_key(email: &str) -> String {
-    format!("account:{}", pulseboard_core::account::email_key(email))
 }
 
 /// A login attempt, recorded before its password is checked. Dropped without
