@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use pulseboard_telemetry::prometheus::{Counter, write_counter, write_gauge};
+use pulseboard_telemetry::prometheus::{Counter, Gauge, write_counter, write_gauge};
 
 /// Counters of the HTTP side.
 #[derive(Debug, Default)]
@@ -14,6 +14,8 @@ pub struct ServerMetrics {
     pub accepted: Counter,
     /// Events refused by admission control.
     pub admission_refused: Counter,
+    /// Connections open now (at most the connection bound).
+    pub connections_open: Gauge,
     /// Connections closed at once because the connection bound was reached.
     pub connections_refused: Counter,
     /// Connections closed because the request head or body came too slowly.
@@ -79,6 +81,12 @@ impl ServerMetrics {
         ] {
             write_counter(out, name, help, counter.get());
         }
+        write_gauge(
+            out,
+            "pulseboard_connections_open",
+            "HTTP connections open now (PULSEBOARD_MAX_CONNECTIONS bounds them).",
+            self.connections_open.get(),
+        );
         write_gauge(
             out,
             "pulseboard_backlog_events",

@@ -73,8 +73,10 @@ pub(crate) async fn serve(
             http.serve_connection(TokioIo::new(stream), service(router.clone(), remote));
         let connection = graceful.watch(connection);
         let metrics = metrics.clone();
+        metrics.connections_open.add(1);
         tokio::spawn(async move {
             finish(connection.await, &metrics);
+            metrics.connections_open.add(-1);
             drop::<OwnedSemaphorePermit>(permit);
         });
     }
