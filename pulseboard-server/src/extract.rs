@@ -156,7 +156,7 @@ impl Sender {
     }
 
     /// Who the rate limit counts this sender as: its key, or its user.
-    pub(crate) fn rate_id(&self) -> SenderId {
+    fn rate_id(&self) -> SenderId {
         match &self.key {
             Some(key) => SenderId::Key(key.id),
             None => SenderId::User(self.owner),
@@ -194,26 +194,7 @@ impl Sender {
         }
         Ok(accepted)
     }
-}
 
-impl FromRequestParts<AppState> for Sender {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let sender = Self::authenticate(parts, state).await?;
-        // Over its rate already: refused before its body is read or parsed, so a flood costs
-        // the server as little as possible.
-        if let Err(wait) = state.sender_rates().check(sender.rate_id()) {
-            return Err(refuse_over_rate(state, wait).await);
-        }
-        Ok(sender)
-    }
-}
-
-impl Sender {
     /// The sender a bearer token names: a write key, or a logged-in user.
     async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match bearer_token(parts) {
@@ -233,6 +214,23 @@ impl Sender {
                 })
             }
         }
+    }
+}
+
+impl FromRequestParts<AppState> for Sender {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let sender = Self::authenticate(parts, state).await?;
+        // Over its rate already: refused before its body is read or parsed, so a flood costs
+        // the server as little as possible.
+        if let Err(wait) = state.sender_rates().check(sender.rate_id()) {
+            return Err(refuse_over_rate(state, wait).await);
+        }
+        Ok(sender)
     }
 }
 
