@@ -77,9 +77,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// Writes all outcomes atomically and counts the attempt, each only where the event is
     /// still in one of [`EventStatus::attempt_sources`](pulseboard_core::EventStatus::attempt_sources)
     /// (so a second applier changes nothing) and still has [`EventOutcome::attempts_before`]
-    /// attempts (so an attempt counted as failed meanwhile changes nothing). Returns how many
-    /// events changed.
-    async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64>;
+    /// attempts (so an attempt counted as failed meanwhile changes nothing). Returns the ids of
+    /// the events that changed. `outcomes` holds each event at most once.
+    async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<Vec<EventId>>;
 
     /// Sets `updated_at` to now on the unfinished events among `ids`: their attempt starts, and
     /// the sweep's lease counts from here. Returns how many changed.

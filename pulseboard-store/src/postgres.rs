@@ -421,16 +421,17 @@ impl EventStore for PostgresStore {
         Ok(rows.into_iter().map(UnfinishedEvent::from).collect())
     }
 
-    async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64> {
+    async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<Vec<EventId>> {
         // One statement, so atomic without BEGIN/COMMIT round trips.
-        let result = sqlx::query(
+        let changed: Vec<i64> = sqlx::query_scalar(
             "UPDATE events e SET status = o.status, properties = o.properties::json, \
                     processing_error = o.error, processed_at = o.processed_at, \
                     updated_at = o.decided_at, attempts = e.attempts + 1 \
              FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \
                          $6::timestamptz[], $8::int[]) \
                   AS o(id, status, properties, error, processed_at, decided_at, attempts_before) \
-             WHERE e.id = o.id AND e.status = ANY($7) AND e.attempts = o.attempts_before",
+             WHERE e.id = o.id AND e.status = ANY($7) AND e.attempts = o.attempts_before \
+             RETURNING e.id",
         )
         .bind(outcomes.iter().map(|o| o.id.0).collect::<Vec<_>>())
         .bind(
@@ -465,9 +466,9 @@ impl EventStore for PostgresStore {
                 .map(|o| o.attempts_before)
                 .collect::<Vec<_>>(),
         )
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(result.rows_affected())
+        Ok(changed.into_iter().map(EventId).collect())
     }
 
     async fn touch_unfinished(&self, event_ids: &[EventId]) -> StoreResult<u64> {

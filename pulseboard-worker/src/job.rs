@@ -14,10 +14,11 @@ use pulseboard_core::{
     AttemptBudget, Lease, Outcome, ProcessInput, Processor, RetryDecision, RetryPolicy,
     failure_message,
 };
-use pulseboard_store::{EventId, EventOutcome, EventStore, StoreError, UnfinishedEvent};
+use pulseboard_store::{EventId, EventOutcome, EventStore, UnfinishedEvent};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, error, info, warn};
 
+use crate::merge::{MergedStoreCalls, SharedStoreError};
 use crate::metrics::WorkerMetrics;
 
 /// How long a failed attempt may spend recording that it will be retried.
@@ -75,6 +76,8 @@ pub struct JobContext {
     pub lease: Lease,
     /// Counters and histograms.
     pub metrics: Arc<WorkerMetrics>,
+    /// The loads and outcome writes of jobs running at the same time, merged.
+    pub(crate) merged: MergedStoreCalls,
 }
 
 /// Runs a job to its end: attempts until success, or until the retry policy gives up, and then
@@ -123,7 +126,7 @@ pub async fn run_job(context: &JobContext, job: &ProcessEvents) -> Result<JobSum
 #[derive(Debug, thiserror::Error)]
 enum AttemptError {
     #[error("{0}")]
-    Store(StoreError),
+    Store(SharedStoreError),
     #[error("attempt exceeded its time limit of {0:?}")]
     TimedOut(Duration),
 }
@@ -165,7 +168,7 @@ async fn run_attempt(
     context: &JobContext,
     ids: &[EventId],
     budget: &mut AttemptBudget,
-) -> Result<JobSummary, StoreError> {
+) -> Result<JobSummary, SharedStoreError> {
     if ids.is_empty() {
         return Ok(JobSummary::default());
     }
@@ -173,15 +176,19 @@ async fn run_attempt(
     if batch {
         info!("[Batch] Processing {} events", ids.len());
     }
-    let loaded = context.store.load_unfinished(ids).await?;
+    let loaded = context.merged.load_unfinished(ids).await?;
     budget.saw_stored(loaded.iter().map(|event| event.attempts).max().unwrap_or(0));
     let now = Utc::now();
     let outcomes: Vec<EventOutcome> = loaded
         .iter()
         .map(|event| judge(context, event, now, batch))
         .collect();
-    let applied = context.store.apply_outcomes(&outcomes).await?;
     let summary = summarize(&loaded, &outcomes);
+    let single = match outcomes.as_slice() {
+        [only] if !batch => Some(SingleOutcome::of(only)),
+        _ => None,
+    };
+    let applied = context.merged.apply_outcomes(outcomes).await?.len();
     record_metrics(context, &loaded, summary, now);
     if batch && applied == 0 {
         info!(
@@ -196,7 +203,7 @@ async fn run_attempt(
             summary.rejected,
             ids.len()
         );
-    } else if let Some(outcome) = outcomes.first() {
+    } else if let Some(outcome) = single {
         log_single_completion(outcome, applied);
     }
     Ok(summary)
@@ -253,8 +260,25 @@ fn judge(
     }
 }
 
-fn log_single_completion(outcome: &EventOutcome, applied: u64) {
-    let id = outcome.id.0;
+/// What the completion lines of a single-event job need, kept once its outcome is handed over.
+struct SingleOutcome {
+    id: i64,
+    status: pulseboard_core::EventStatus,
+    decided_at: chrono::DateTime<Utc>,
+}
+
+impl SingleOutcome {
+    fn of(outcome: &EventOutcome) -> Self {
+        Self {
+            id: outcome.id.0,
+            status: outcome.status,
+            decided_at: outcome.decided_at,
+        }
+    }
+}
+
+fn log_single_completion(outcome: SingleOutcome, applied: usize) {
+    let id = outcome.id;
     if applied == 0 {
         info!(event.id = id, "[Event {id}] Already final; nothing changed");
     } else if outcome.status == pulseboard_core::EventStatus::Processed {

@@ -9,6 +9,7 @@
 mod embedded;
 mod handler;
 mod job;
+mod merge;
 pub mod metrics;
 mod metrics_server;
 mod queue;

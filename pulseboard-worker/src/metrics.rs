@@ -25,6 +25,10 @@ pub struct WorkerMetrics {
     pub accept_to_processed: Histogram,
     /// Events re-enqueued by the recovery sweep.
     pub recovered: Counter,
+    /// Jobs' loads and outcome writes.
+    pub store_calls: Counter,
+    /// Statements that served them: fewer than the calls when running jobs shared them.
+    pub store_statements: Counter,
 }
 
 impl WorkerMetrics {
@@ -59,6 +63,18 @@ impl WorkerMetrics {
             "pulseboard_events_recovered_total",
             "Events re-enqueued by the recovery sweep.",
             self.recovered.get(),
+        );
+        write_counter(
+            out,
+            "pulseboard_worker_store_calls_total",
+            "Loads and outcome writes of jobs.",
+            self.store_calls.get(),
+        );
+        write_counter(
+            out,
+            "pulseboard_worker_store_statements_total",
+            "Statements that served the jobs' loads and outcome writes (jobs running together share them).",
+            self.store_statements.get(),
         );
         write_gauge(
             out,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use pulseboard_core::{Lease, Processor, RetryPolicy};
 use pulseboard_store::EventStore;
 
+use crate::merge::MergedStoreCalls;
 use crate::{JobContext, SweepSettings, WorkerMetrics};
 
 /// Defaults, written once for the flags and for [`WorkerOptions::default`].
@@ -68,6 +69,7 @@ impl WorkerOptions {
         metrics: Arc<WorkerMetrics>,
     ) -> Arc<JobContext> {
         Arc::new(JobContext {
+            merged: MergedStoreCalls::new(store.clone(), metrics.clone()),
             store,
             processor: Processor::default(),
             retry: RetryPolicy {

@@ -302,7 +302,7 @@ impl EventStore for SqliteStore {
         Ok(rows.into_iter().map(UnfinishedEvent::from).collect())
     }
 
-    async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<u64> {
+    async fn apply_outcomes(&self, outcomes: &[EventOutcome]) -> StoreResult<Vec<EventId>> {
         // One statement over a JSON array: every statement is a round trip to sqlx's SQLite
         // thread, which cost more than the row itself when this was one UPDATE per row.
         let rows: Vec<_> = outcomes
@@ -340,7 +340,7 @@ impl EventStore for SqliteStore {
         .await;
         let changed = writer.finish(changed).await?;
         self.count_applied_outcomes(outcomes, &changed);
-        Ok(changed.len() as u64)
+        Ok(changed.into_iter().map(EventId).collect())
     }
 
     async fn touch_unfinished(&self, ids: &[EventId]) -> StoreResult<u64> {
