@@ -6,6 +6,10 @@
 //! No call waits for company: with nothing running, a call's statement starts at once; calls
 //! that arrive while one runs share the next. Each job still judges its own events and keeps
 //! its own retry budget; only the statements are shared.
+//!
+//! Only small jobs merge. A job of [`MERGE_BELOW_EVENTS`] events or more already spreads its
+//! statements' cost, and it runs its own statements, several at once, as before: one merged
+//! statement at a time would leave one of the database's cores idle under batch load.
 
 use std::collections::{HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -18,9 +22,11 @@ use tokio::sync::oneshot;
 
 use crate::WorkerMetrics;
 
-/// Events one merged statement carries at most; a call is never split, so one larger job
-/// still goes through alone.
-const MAX_MERGED_EVENTS: usize = 2_000;
+/// Jobs with fewer events than this merge their statements; larger ones run their own.
+const MERGE_BELOW_EVENTS: usize = 50;
+
+/// Events one merged statement carries at most.
+const MAX_MERGED_EVENTS: usize = 1_000;
 
 /// A failed merged statement, shared by every job that was in it.
 pub(crate) type SharedStoreError = Arc<StoreError>;
@@ -29,13 +35,18 @@ pub(crate) type SharedStoreError = Arc<StoreError>;
 pub(crate) struct MergedStoreCalls {
     loads: Merger<LoadUnfinished>,
     applies: Merger<ApplyOutcomes>,
+    /// For large jobs' own statements.
+    store: Arc<dyn EventStore>,
+    metrics: Arc<WorkerMetrics>,
 }
 
 impl MergedStoreCalls {
     pub(crate) fn new(store: Arc<dyn EventStore>, metrics: Arc<WorkerMetrics>) -> Self {
         Self {
             loads: Merger::new(LoadUnfinished(store.clone()), metrics.clone()),
-            applies: Merger::new(ApplyOutcomes(store), metrics),
+            applies: Merger::new(ApplyOutcomes(store.clone()), metrics.clone()),
+            store,
+            metrics,
         }
     }
 
@@ -44,6 +55,10 @@ impl MergedStoreCalls {
         &self,
         ids: &[EventId],
     ) -> Result<Vec<UnfinishedEvent>, SharedStoreError> {
+        if ids.len() >= MERGE_BELOW_EVENTS {
+            self.count_own_statement();
+            return Ok(self.store.load_unfinished(ids).await?);
+        }
         self.loads.call(ids.to_vec()).await
     }
 
@@ -52,7 +67,16 @@ impl MergedStoreCalls {
         &self,
         outcomes: Vec<EventOutcome>,
     ) -> Result<Vec<EventId>, SharedStoreError> {
+        if outcomes.len() >= MERGE_BELOW_EVENTS {
+            self.count_own_statement();
+            return Ok(self.store.apply_outcomes(&outcomes).await?);
+        }
         self.applies.call(outcomes).await
+    }
+
+    fn count_own_statement(&self) {
+        self.metrics.store_calls.inc_by(1);
+        self.metrics.store_statements.inc_by(1);
     }
 }
 

@@ -85,6 +85,20 @@ async fn eight_jobs_share_one_load_and_one_write(store: Arc<dyn EventStore>) {
     }
 }
 
+async fn large_jobs_run_their_own_statements(store: Arc<dyn EventStore>) {
+    let jobs = stored_jobs(store.as_ref(), 3, 100).await;
+    let (context, metrics) = context(&store);
+
+    let summaries = run_together(&context, &jobs).await;
+
+    assert!(summaries.iter().all(|summary| summary.processed == 99));
+    assert_eq!(
+        (metrics.store_calls.get(), metrics.store_statements.get()),
+        (6, 6),
+        "jobs of 100 events run side by side, each with its own load and write"
+    );
+}
+
 async fn a_job_delivered_twice_at_once_finishes_its_events_once(store: Arc<dyn EventStore>) {
     let job = stored_jobs(store.as_ref(), 1, 4).await.remove(0);
     let (context, metrics) = context(&store);
@@ -115,6 +129,11 @@ async fn a_job_delivered_twice_at_once_finishes_its_events_once(store: Arc<dyn E
 #[tokio::test(flavor = "current_thread")]
 async fn postgres_jobs_running_together_share_one_load_and_one_write() {
     eight_jobs_share_one_load_and_one_write(postgres().await.1).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn postgres_large_jobs_run_their_own_statements() {
+    large_jobs_run_their_own_statements(postgres().await.1).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
