@@ -37,30 +37,31 @@ macro_rules! select_events {
     };
 }
 
-/// The insert of a request's (or micro-batch's) events and of its task's row, with `$conflict`
-/// between them. Identity values are drawn in ORDER BY order within one statement (rows skipped
-/// for a known message id leave gaps, not reorderings), so the returned ids in order follow the
-/// request's order. The task's row (for the dashboard's task lookup) is written by the same
-/// statement, when anything was inserted.
+/// The insert of a request's (or micro-batch's) events, their message ids and their task's row,
+/// with `$filter` choosing the rows. Identity values are drawn in ORDER BY order within one
+/// statement (rows skipped for a known message id leave gaps, not reorderings), so the returned
+/// ids in order follow the request's order. A message id its owner already has makes the
+/// statement fail with a unique violation on `event_message_ids`. The task's row (for the
+/// dashboard's task lookup) is written by the same statement, when anything was inserted.
 ///
 /// Two shapes: the native one (every event `enqueued`, no SDK fields: the fewest arrays to
 /// bind and unnest) and the full one for events from SDK messages.
 macro_rules! insert_events_sql {
-    (native, $conflict:literal) => {
-        insert_events_sql!("", "$2", "", "", "", $conflict)
+    (native, $filter:expr) => {
+        insert_events_sql!("", "$2", "", "", "", $filter)
     };
-    (full, $conflict:literal) => {
+    (full, $filter:expr) => {
         insert_events_sql!(
             ", processing_error, client_user_id, anonymous_id, occurred_at, context",
             "status",
             ", error, client_user, anonymous, occurred, context::json",
             ", $2::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::text[]",
             ", status, error, client_user, anonymous, occurred, context",
-            $conflict
+            $filter
         )
     };
     ($columns:literal, $status:literal, $values:literal, $arrays:literal, $names:literal,
-     $conflict:literal) => {
+     $filter:expr) => {
         concat!(
             "WITH inserted AS ( \
                  INSERT INTO events (user_id, task_id, event_name, event_type, source, session_id, \
@@ -73,11 +74,14 @@ macro_rules! insert_events_sql {
             " FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], \
                              $9::text[], $10::text[]",
             $arrays,
-            ") WITH ORDINALITY AS row(owner, name, kind, source, session, payload, message_id",
+            ") WITH ORDINALITY AS r(owner, name, kind, source, session, payload, message_id",
             $names,
-            ", position) ORDER BY position ",
-            $conflict,
-            " RETURNING id, user_id, message_id), \
+            ", position) ",
+            $filter,
+            " ORDER BY position RETURNING id, user_id, message_id), \
+             message_ids AS ( \
+                 INSERT INTO event_message_ids (user_id, message_id, event_id) \
+                 SELECT user_id, message_id, id FROM inserted WHERE message_id IS NOT NULL), \
              batch AS ( \
                  INSERT INTO task_batches (task_id, event_ids) \
                  SELECT $1, array_agg(id ORDER BY id) FROM inserted HAVING count(*) > 0) \
@@ -86,29 +90,37 @@ macro_rules! insert_events_sql {
     };
 }
 
-/// An insert's two statements: one that fails with a unique violation on a message id its
-/// owner already has, and one that skips such ids.
+/// An insert's two statements: one that inserts every row, and one that skips the rows whose
+/// message id their owner already has. Both fail with a unique violation on a message id
+/// stored but not visible to them (another insert of it committed meanwhile, or is in flight).
 struct InsertStatements {
     plain: &'static str,
     skipping_known_ids: &'static str,
 }
 
+/// Rows without a message id, or with one their owner does not have yet.
+macro_rules! unknown_message_ids {
+    () => {
+        "WHERE r.message_id IS NULL OR NOT EXISTS (SELECT 1 FROM event_message_ids k \
+                WHERE k.user_id = r.owner AND k.message_id = r.message_id)"
+    };
+}
+
 /// Native events: all `enqueued`, no SDK fields.
 const INSERT_NATIVE: InsertStatements = InsertStatements {
     plain: insert_events_sql!(native, ""),
-    skipping_known_ids: insert_events_sql!(
-        native,
-        "ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING"
-    ),
+    skipping_known_ids: insert_events_sql!(native, unknown_message_ids!()),
 };
 /// Events with SDK fields, or rejected on arrival.
 const INSERT_FULL: InsertStatements = InsertStatements {
     plain: insert_events_sql!(full, ""),
-    skipping_known_ids: insert_events_sql!(
-        full,
-        "ON CONFLICT (user_id, message_id) WHERE message_id IS NOT NULL DO NOTHING"
-    ),
+    skipping_known_ids: insert_events_sql!(full, unknown_message_ids!()),
 };
+
+/// Times an insert skipping known message ids runs again after meeting one stored meanwhile by
+/// a concurrent insert. Each run sees every insert committed before it started, so only
+/// inserts of the same ids racing it again can make it fail again.
+const MAX_SKIPPING_RUNS: usize = 5;
 
 /// Whether an event needs the full insert: it carries SDK fields or was rejected on arrival.
 fn needs_full_insert(event: &EventToInsert<'_>) -> bool {
@@ -221,6 +233,37 @@ impl PostgresStore {
         query.fetch_all(&self.pool).await
     }
 
+    /// Inserts the events whose message ids their owners do not have yet, each id once (the
+    /// first event carrying it). Runs again while a concurrent insert stores one of the ids
+    /// first; a contest that outlasts [`MAX_SKIPPING_RUNS`] is a transient fault.
+    async fn insert_skipping_known_ids(
+        &self,
+        full: bool,
+        task_id: &str,
+        events: &[EventToInsert<'_>],
+    ) -> StoreResult<Vec<InsertedRow>> {
+        let mut seen = std::collections::HashSet::new();
+        let first_of_each_id: Vec<EventToInsert<'_>> = events
+            .iter()
+            .filter(|event| message_key(event).is_none_or(|key| seen.insert(key)))
+            .copied()
+            .collect();
+        let mut runs = 0;
+        loop {
+            runs += 1;
+            match self
+                .insert_rows(full, true, task_id, &first_of_each_id)
+                .await
+            {
+                Err(error) if is_unique_violation(&error) && runs < MAX_SKIPPING_RUNS => continue,
+                Err(error) if is_unique_violation(&error) => {
+                    return Err(StoreError::Unavailable(error));
+                }
+                inserted => return Ok(inserted?),
+            }
+        }
+    }
+
     /// The stored (id, task id) of the given events' message ids, by (owner, message id). A
     /// statement of its own: it must see rows that a concurrent insert committed after the
     /// insert's snapshot was taken.
@@ -228,9 +271,10 @@ impl PostgresStore {
         let (owners, message_ids): (Vec<i64>, Vec<&str>) =
             events.iter().filter_map(message_key).unzip();
         let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-            "SELECT e.user_id, e.message_id, e.id, e.task_id FROM events e \
-             JOIN UNNEST($1::bigint[], $2::text[]) AS k(owner, message_id) \
-               ON e.user_id = k.owner AND e.message_id = k.message_id",
+            "SELECT m.user_id, m.message_id, e.id, e.task_id \
+             FROM UNNEST($1::bigint[], $2::text[]) AS k(owner, message_id) \
+             JOIN event_message_ids m ON m.user_id = k.owner AND m.message_id = k.message_id \
+             JOIN events e ON e.id = m.event_id",
         )
         .bind(owners)
         .bind(message_ids)
@@ -337,13 +381,12 @@ impl EventStore for PostgresStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        // Most inserts repeat no message id: they run without ON CONFLICT, whose speculative
-        // insertion costs every row with a message id a second index probe. Only an insert that
-        // meets a known id runs again, skipping those.
+        // Most inserts repeat no message id: they insert every row without looking ids up. Only
+        // an insert that meets a known id runs again, skipping those.
         let full = events.iter().any(needs_full_insert);
         let mut inserted = match self.insert_rows(full, false, task_id, events).await {
             Err(error) if is_unique_violation(&error) => {
-                self.insert_rows(full, true, task_id, events).await?
+                self.insert_skipping_known_ids(full, task_id, events).await?
             }
             inserted => inserted?,
         };
@@ -388,7 +431,12 @@ impl EventStore for PostgresStore {
             query.push(" AND event_name = ").push_bind(name);
         }
         if let Some(message_id) = filter.message_id.as_deref() {
-            query.push(" AND message_id = ").push_bind(message_id);
+            query
+                .push(" AND id IN (SELECT event_id FROM event_message_ids WHERE user_id = ")
+                .push_bind(owner.0)
+                .push(" AND message_id = ")
+                .push_bind(message_id)
+                .push(")");
         }
         if let Some(from) = filter.created_from {
             query.push(" AND created_at >= ").push_bind(from);
@@ -627,7 +675,10 @@ impl EventStore for PostgresStore {
              gone AS ( \
                  DELETE FROM events e USING scanned s \
                  WHERE e.id = s.id AND s.created_at < $3 AND e.status = ANY($4) \
-                 RETURNING e.id, e.task_id), \
+                 RETURNING e.id, e.task_id, e.user_id, e.message_id), \
+             message_ids AS ( \
+                 DELETE FROM event_message_ids m USING gone g \
+                 WHERE m.user_id = g.user_id AND m.message_id = g.message_id), \
              batches AS ( \
                  DELETE FROM task_batches tb \
                  WHERE tb.task_id IN (SELECT DISTINCT task_id FROM gone) \

@@ -71,6 +71,7 @@ contract_tests!(
     write_keys_are_found_by_hash_until_revoked_and_count_their_use,
     replay_moves_only_the_owners_failures_back_to_enqueued,
     retention_purges_only_final_events_older_than_the_cutoff,
+    a_purged_events_message_id_can_be_used_again,
     the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write,
     login_attempts_are_counted_per_key_newest_first_and_forgotten,
 );
@@ -1175,6 +1176,55 @@ async fn replay_moves_only_the_owners_failures_back_to_enqueued(store: Arc<dyn E
     // The operator's replay (no owner) takes every user's.
     let everyone = store.replay_events(None, &failed, 100).await.unwrap();
     assert_eq!(everyone, vec![others[0]]);
+}
+
+/// A message id is unique for as long as its event exists, and no longer.
+async fn a_purged_events_message_id_can_be_used_again(store: Arc<dyn EventStore>) {
+    let owner = user(&store, "purged-id@example.com").await.id;
+    let kept_id = event_with_id("kept", "m-kept");
+    let first = insert_as(
+        store.as_ref(),
+        "task-old",
+        owner,
+        &[event_with_id("old", "m-reused"), kept_id.clone()],
+    )
+    .await;
+    store
+        .apply_outcomes(&[processed(first[0].id)])
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let round = store
+        .purge_finished_before(Utc::now(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(round.deleted, 1, "the processed event goes; the unfinished one stays");
+
+    let again = insert_as(
+        store.as_ref(),
+        "task-new",
+        owner,
+        &[event_with_id("new", "m-reused"), kept_id],
+    )
+    .await;
+    assert_eq!(again[0].existing_task_id, None, "the purged event's id is free again");
+    assert_ne!(again[0].id, first[0].id);
+    assert_eq!(
+        again[1].existing_task_id.as_deref(),
+        Some("task-old"),
+        "the kept event's id is still taken"
+    );
+    let filter = EventFilter {
+        message_id: Some("m-reused".into()),
+        limit: 10,
+        ..EventFilter::default()
+    };
+    let listed = store.list_events(owner, &filter).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|event| event.id).collect::<Vec<_>>(),
+        [again[0].id],
+        "the listing finds the new event by its message id"
+    );
 }
 
 async fn retention_purges_only_final_events_older_than_the_cutoff(store: Arc<dyn EventStore>) {

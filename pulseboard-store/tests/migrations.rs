@@ -324,3 +324,52 @@ async fn assert_legacy_users_found(store: &dyn pulseboard_store::EventStore) {
         Err(pulseboard_store::StoreError::DuplicateEmail)
     ));
 }
+
+/// Message ids stored under the unique index of `events` are still known after they move to
+/// their own table: a retry of one stores nothing and answers with the stored event.
+#[tokio::test]
+async fn message_ids_from_before_their_table_still_make_retries_duplicates() {
+    let store = PostgresStore::connect(&fresh_postgres_url().await, 2)
+        .await
+        .unwrap();
+    let mut before = sqlx::migrate!("./migrations/postgres");
+    let moved = position_of(&before, "message ids table");
+    before.migrations = Cow::Owned(before.migrations[..moved].to_vec());
+    before.run(store.pool()).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO users (email, email_key, password_hash, created_at) \
+         VALUES ('m@example.com', 'm@example.com', 'h', now()); \
+         INSERT INTO events (user_id, task_id, event_name, event_type, payload, status, \
+                             created_at, updated_at, message_id) \
+         VALUES (1, 'task-old', 'e', 't', '{}', 'processed', now(), now(), 'm-old'), \
+                (1, 'task-old', 'e', 't', '{}', 'enqueued', now(), now(), NULL);",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    store.migrate().await.unwrap();
+
+    let store: &dyn pulseboard_store::EventStore = &store;
+    let retried = pulseboard_core::NewEvent::parse(pulseboard_core::RawEventFields {
+        event_name: Some("e"),
+        event_type: Some("t"),
+        message_id: Some("m-old"),
+        ..Default::default()
+    })
+    .expect("a valid event");
+    let row = pulseboard_store::EventToInsert {
+        owner: UserId(1),
+        event: &retried,
+    };
+    let answered = store.insert_events("task-retry", &[row]).await.unwrap();
+    assert_eq!(answered[0].id, EventId(1), "the stored event answers");
+    assert_eq!(answered[0].existing_task_id.as_deref(), Some("task-old"));
+    let filter = EventFilter {
+        message_id: Some("m-old".into()),
+        limit: 10,
+        ..EventFilter::default()
+    };
+    let listed = store.list_events(UserId(1), &filter).await.unwrap();
+    assert_eq!(listed.len(), 1, "found by its message id");
+}
