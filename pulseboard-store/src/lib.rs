@@ -46,7 +46,7 @@ pub trait EventStore: Send + Sync + 'static {
     /// Inserts events in one transaction, all `enqueued` under `task_id`, and says for each, in
     /// the order given, which id it has. An event whose owner already has its message id
     /// (stored earlier, or at an earlier position of this insert) is not inserted: it gets the
-    /// stored event's id and task id. A unique index decides, so this holds between concurrent
+    /// stored event's id and task id. A unique constraint decides, so this holds between concurrent
     /// inserts and between server processes.
     async fn insert_events(
         &self,

@@ -386,7 +386,8 @@ impl EventStore for PostgresStore {
         let full = events.iter().any(needs_full_insert);
         let mut inserted = match self.insert_rows(full, false, task_id, events).await {
             Err(error) if is_unique_violation(&error) => {
-                self.insert_skipping_known_ids(full, task_id, events).await?
+                self.insert_skipping_known_ids(full, task_id, events)
+                    .await?
             }
             inserted => inserted?,
         };

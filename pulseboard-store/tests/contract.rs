@@ -1198,7 +1198,10 @@ async fn a_purged_events_message_id_can_be_used_again(store: Arc<dyn EventStore>
         .purge_finished_before(Utc::now(), None, 100)
         .await
         .unwrap();
-    assert_eq!(round.deleted, 1, "the processed event goes; the unfinished one stays");
+    assert_eq!(
+        round.deleted, 1,
+        "the processed event goes; the unfinished one stays"
+    );
 
     let again = insert_as(
         store.as_ref(),
@@ -1207,7 +1210,10 @@ async fn a_purged_events_message_id_can_be_used_again(store: Arc<dyn EventStore>
         &[event_with_id("new", "m-reused"), kept_id],
     )
     .await;
-    assert_eq!(again[0].existing_task_id, None, "the purged event's id is free again");
+    assert_eq!(
+        again[0].existing_task_id, None,
+        "the purged event's id is free again"
+    );
     assert_ne!(again[0].id, first[0].id);
     assert_eq!(
         again[1].existing_task_id.as_deref(),

@@ -93,9 +93,7 @@ trait MergeableCall: Send + Sync + 'static {
     async fn run(&self, requests: Vec<Self::Request>) -> Result<Vec<Self::Response>, StoreError>;
 }
 
-type Reply<C> = oneshot::Sender<
-    Result<<C as MergeableCall>::Response, SharedStoreError>,
->;
+type Reply<C> = oneshot::Sender<Result<<C as MergeableCall>::Response, SharedStoreError>>;
 
 struct Waiting<C: MergeableCall> {
     requests: VecDeque<(C::Request, Reply<C>)>,
@@ -169,7 +167,11 @@ async fn flush_until_empty<C: MergeableCall>(
         let result = AssertUnwindSafe(call.run(requests))
             .catch_unwind()
             .await
-            .unwrap_or_else(|_| Err(StoreError::InvalidData("a merged store call panicked".into())));
+            .unwrap_or_else(|_| {
+                Err(StoreError::InvalidData(
+                    "a merged store call panicked".into(),
+                ))
+            });
         match result {
             Ok(responses) => {
                 for (reply, response) in replies.into_iter().zip(responses) {
@@ -218,7 +220,10 @@ impl MergeableCall for LoadUnfinished {
         request.len()
     }
 
-    async fn run(&self, requests: Vec<Vec<EventId>>) -> Result<Vec<Vec<UnfinishedEvent>>, StoreError> {
+    async fn run(
+        &self,
+        requests: Vec<Vec<EventId>>,
+    ) -> Result<Vec<Vec<UnfinishedEvent>>, StoreError> {
         if let [only] = requests.as_slice() {
             return Ok(vec![self.0.load_unfinished(only).await?]);
         }
@@ -261,7 +266,12 @@ impl MergeableCall for ApplyOutcomes {
         }
         let job_count = requests.len();
         let (outcomes, jobs) = merge_outcomes(requests);
-        let applied: HashSet<EventId> = self.0.apply_outcomes(&outcomes).await?.into_iter().collect();
+        let applied: HashSet<EventId> = self
+            .0
+            .apply_outcomes(&outcomes)
+            .await?
+            .into_iter()
+            .collect();
         let mut responses = vec![Vec::new(); job_count];
         for (outcome, job) in outcomes.iter().zip(jobs) {
             if applied.contains(&outcome.id) {

@@ -29,6 +29,8 @@ pub struct WorkerMetrics {
     pub store_calls: Counter,
     /// Statements that served them: fewer than the calls when running jobs shared them.
     pub store_statements: Counter,
+    /// Queue workers replaced because their heartbeat stopped.
+    pub stalled_workers: Counter,
 }
 
 impl WorkerMetrics {
@@ -75,6 +77,12 @@ impl WorkerMetrics {
             "pulseboard_worker_store_statements_total",
             "Statements that served the jobs' loads and outcome writes (jobs running together share them).",
             self.store_statements.get(),
+        );
+        write_counter(
+            out,
+            "pulseboard_worker_stalls_total",
+            "Queue workers replaced because their heartbeat stopped.",
+            self.stalled_workers.get(),
         );
         write_gauge(
             out,

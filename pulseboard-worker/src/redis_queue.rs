@@ -11,6 +11,12 @@
 //!   done/dead id sets, so memory stays bounded.
 //! - A lost connection stops the worker for good: [`run_redis_worker`] restarts it under a new
 //!   name (a reused name is refused until its heartbeat expires).
+//! - A worker can stall for good: apalis-core 1.0 drains its lock/ack events only while its
+//!   backend is between fetched batches, so when that channel fills while a batch waits, the
+//!   handlers wait to report and the worker waits for them, and its heartbeat stops (seen once in
+//!   a load run: jobs waiting, none running, no heartbeat for minutes).
+//!   [`run_redis_worker`] watches its worker's heartbeat and replaces a silent worker under a new
+//!   name; the new one's heartbeat re-enqueues the silent one's jobs (apalis's orphan rule).
 //! - Tasks lost when a worker crashes are recovered from the store by the recovery sweep.
 
 use std::collections::HashMap;
@@ -32,6 +38,9 @@ use crate::{JobContext, JobQueue, ProcessEvents, QueueError, QueueStats, WorkerH
 
 /// Due ids moved per promotion step: well below the fetch script's unpack limit.
 const PROMOTE_CHUNK: usize = 1_000;
+/// Heartbeats a worker may miss before it counts as gone: apalis then re-enqueues its tasks, and
+/// [`run_redis_worker`] replaces its own silent worker.
+const MISSED_HEARTBEATS: u32 = 3;
 /// Hash of worker name → concurrency (apalis-redis does not record it).
 const CONCURRENCY_HASH_SUFFIX: &str = ":pulseboard:concurrency";
 /// The key (after the queue name) holding the queue's generation, see [`JobQueue::generation`].
@@ -80,7 +89,7 @@ impl RedisQueue {
             .queue(&settings.queue_name)
             .batch_size(settings.prefetch)
             .heartbeat_interval(settings.heartbeat)
-            .missed_heartbeats(3);
+            .missed_heartbeats(MISSED_HEARTBEATS as usize);
         let storage = RedisStorage::new(connection.clone()).with_config(config);
         Ok(Self {
             storage,
@@ -163,6 +172,31 @@ impl RedisQueue {
                 return Ok(total);
             }
             cursor = next;
+        }
+    }
+
+    /// Returns once the worker `name` has not recorded a heartbeat for more than the
+    /// [`MISSED_HEARTBEATS`] apalis allows (how long it was silent), checking every heartbeat
+    /// interval; never while it beats. A worker not registered yet counts from the first check.
+    /// An unreachable Redis is not silence: the worker's own connection errors handle that.
+    pub async fn until_heartbeat_stops(&self, name: &str) -> Duration {
+        let interval = self.settings.heartbeat;
+        let allowed = interval * MISSED_HEARTBEATS;
+        let watching_since = unix_now();
+        let mut connection = self.connection.clone();
+        loop {
+            tokio::time::sleep(interval).await;
+            let last_beat: Result<Option<f64>, _> = redis::cmd("ZSCORE")
+                .arg(self.config().workers_set())
+                .arg(name)
+                .query_async(&mut connection)
+                .await;
+            let Ok(last_beat) = last_beat else { continue };
+            let last = last_beat.map_or(watching_since, |seconds| seconds as u64);
+            let silent = Duration::from_secs(unix_now().saturating_sub(last));
+            if silent > allowed {
+                return silent;
+            }
         }
     }
 
@@ -253,7 +287,9 @@ impl JobQueue for RedisQueue {
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        let alive_after = now.saturating_sub(3 * self.settings.heartbeat.as_secs().max(1));
+        let alive_after = now.saturating_sub(
+            u64::from(MISSED_HEARTBEATS) * self.settings.heartbeat.as_secs().max(1),
+        );
         let mut stats = QueueStats {
             pending_jobs: active + due,
             ..QueueStats::default()
@@ -326,12 +362,20 @@ pub async fn run_redis_worker(
             .data(context.clone())
             .build(handle_task);
         let stop = shutdown.clone();
-        let result = worker
-            .run_until(async move {
-                stop.cancelled().await;
-                Ok::<(), std::io::Error>(())
-            })
-            .await;
+        let running = worker.run_until(async move {
+            stop.cancelled().await;
+            Ok::<(), std::io::Error>(())
+        });
+        let result = tokio::select! {
+            result = running => result,
+            silence = queue.until_heartbeat_stops(&name) => {
+                // Dropping the worker drops its jobs' futures; their events stay unfinished in
+                // the store and their tasks are re-enqueued as orphans.
+                warn!(worker = %name, silent_s = silence.as_secs(), "worker stopped heartbeating (stalled); replacing it");
+                context.metrics.stalled_workers.inc_by(1);
+                Ok(())
+            }
+        };
         queue.set_concurrency(&name, None).await;
         if let Err(error) = result {
             warn!(worker = %name, error = %error, "worker stopped by the queue backend; restarting in 1 s");

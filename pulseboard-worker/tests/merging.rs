@@ -12,7 +12,9 @@ use common::{counts, event, postgres};
 use pulseboard_core::{EventStatus, NewEvent};
 use pulseboard_store::{EventStore, EventToInsert};
 use pulseboard_test_support::{activity_totals, fresh_sqlite_url, new_owner};
-use pulseboard_worker::{JobContext, JobSummary, ProcessEvents, WorkerMetrics, WorkerOptions, run_job};
+use pulseboard_worker::{
+    JobContext, JobSummary, ProcessEvents, WorkerMetrics, WorkerOptions, run_job,
+};
 
 const VALID: &str = r#"{"page": "/home"}"#;
 /// Nested 11 levels deep: core rejects it, and the job goes on with the other events.
@@ -25,7 +27,13 @@ async fn stored_jobs(store: &dyn EventStore, jobs: usize, per_job: usize) -> Vec
     let mut stored = Vec::with_capacity(jobs);
     for job in 0..jobs {
         let events: Vec<NewEvent> = (0..per_job)
-            .map(|position| event(if position + 1 == per_job { TOO_DEEP } else { VALID }))
+            .map(|position| {
+                event(if position + 1 == per_job {
+                    TOO_DEEP
+                } else {
+                    VALID
+                })
+            })
             .collect();
         let rows: Vec<EventToInsert<'_>> = events
             .iter()
@@ -105,7 +113,11 @@ async fn a_job_delivered_twice_at_once_finishes_its_events_once(store: Arc<dyn E
 
     run_together(&context, &[job.clone(), job.clone()]).await;
 
-    assert_eq!(metrics.store_statements.get(), 2, "the two deliveries merged");
+    assert_eq!(
+        metrics.store_statements.get(),
+        2,
+        "the two deliveries merged"
+    );
     let counts = counts(store.as_ref()).await;
     assert_eq!(
         (
