@@ -2,8 +2,8 @@
 -- event and never updated. The outcome write cannot be a HOT update (it changes indexed
 -- columns), so every index on `events` takes a second entry for it: the unique index cost each
 -- event two entries and a uniqueness check per entry. A narrow row here costs one. Measured with
--- pgbench (insert 100 events, then their outcome), PostgreSQL CPU per event over events
--- without ids: +6.4 to +8.7 µs with the index, +3.5 to +4.1 µs with this table.
+-- pgbench (insert 100 events, then their outcomes), CPU per event over events without ids:
+-- +5.6 and +9.5 µs with the index, +3.1 and +4.9 µs with this table (BENCHMARKS.md).
 -- `events.message_id` stays, unindexed: the event resource and the listing show it.
 -- Writes wait while the ids are copied, so none is missed between the copy and the drop.
 LOCK TABLE events IN SHARE MODE;
