@@ -11,12 +11,12 @@
 //!   done/dead id sets, so memory stays bounded.
 //! - A lost connection stops the worker for good: [`run_redis_worker`] restarts it under a new
 //!   name (a reused name is refused until its heartbeat expires).
-//! - A worker can stall for good: apalis-core 1.0 drains its lock/ack events only while its
-//!   backend is between fetched batches, so when that channel fills while a batch waits, the
-//!   handlers wait to report and the worker waits for them, and its heartbeat stops (seen once in
-//!   a load run: jobs waiting, none running, no heartbeat for minutes).
-//!   [`run_redis_worker`] watches its worker's heartbeat and replaces a silent worker under a new
-//!   name; the new one's heartbeat re-enqueues the silent one's jobs (apalis's orphan rule).
+//! - A worker can go silent: apalis-redis records heartbeats (and drains its lock/ack events)
+//!   only while no fetched job waits for a free slot. A job that runs long while another waits
+//!   silences the worker, and a load run once saw one stall for good that way (jobs waiting,
+//!   none running, no heartbeat for minutes). [`run_redis_worker`] replaces a worker silent for
+//!   [`MISSED_HEARTBEATS`] heartbeats under a new name, the rule by which other workers would
+//!   re-enqueue its jobs anyway; the new one's heartbeat re-enqueues them.
 //! - Tasks lost when a worker crashes are recovered from the store by the recovery sweep.
 
 use std::collections::HashMap;
