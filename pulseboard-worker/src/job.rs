@@ -6,13 +6,14 @@
 //! [`EventStatus::attempt_sources`](pulseboard_core::EventStatus::attempt_sources)) to where the
 //! attempt ended, and counts the attempt.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use pulseboard_core::{
-    AttemptBudget, Lease, Outcome, ProcessInput, Processor, RetryDecision, RetryPolicy,
-    failure_message,
+    AttemptBudget, EventStatus, Lease, Outcome, ProcessInput, Processor, RetryDecision,
+    RetryPolicy, failure_message,
 };
 use pulseboard_store::{EventId, EventOutcome, EventStore, UnfinishedEvent};
 use serde::{Deserialize, Serialize};
@@ -43,9 +44,9 @@ impl ProcessEvents {
 pub struct JobSummary {
     /// Unfinished events this run loaded (final ones are skipped).
     pub loaded: usize,
-    /// Events that became `processed`.
+    /// Events this run made `processed` (not those another delivery finished first).
     pub processed: usize,
-    /// Events that became `validation_error`.
+    /// Events this run made `validation_error`.
     pub rejected: usize,
 }
 
@@ -98,10 +99,10 @@ pub async fn run_job(context: &JobContext, job: &ProcessEvents) -> Result<JobSum
         };
         let failed_attempts = budget.record_failure();
         let message = failure_message(&error.to_string());
-        context.metrics.retried.inc_by(ids.len() as u64);
         record_retry(context, &ids, &message).await;
         match (error.is_retryable(), context.retry.decide(failed_attempts)) {
             (true, RetryDecision::RetryAfter(delay)) => {
+                context.metrics.retried.inc_by(ids.len() as u64);
                 warn!(attempt = failed_attempts, retry.delay_ms = delay.as_millis() as u64, event.ids = ?job.event_ids, "{message}; retrying");
                 tokio::time::sleep(delay).await;
             }
@@ -183,13 +184,22 @@ async fn run_attempt(
         .iter()
         .map(|event| judge(context, event, now, batch))
         .collect();
-    let summary = summarize(&loaded, &outcomes);
+    let decided: Vec<(EventId, EventStatus)> = outcomes.iter().map(|o| (o.id, o.status)).collect();
     let single = match outcomes.as_slice() {
         [only] if !batch => Some(SingleOutcome::of(only)),
         _ => None,
     };
-    let applied = context.merged.apply_outcomes(outcomes).await?.len();
-    record_metrics(context, &loaded, summary, now);
+    // Only what this job changed counts: a second delivery running beside the first finds the
+    // events final and changes nothing.
+    let applied: HashSet<EventId> = context
+        .merged
+        .apply_outcomes(outcomes)
+        .await?
+        .into_iter()
+        .collect();
+    let summary = summarize(&loaded, &decided, &applied);
+    record_metrics(context, &loaded, &applied, summary, now);
+    let applied = applied.len();
     if batch && applied == 0 {
         info!(
             "[Batch] All {} events already final; nothing changed",
@@ -263,7 +273,7 @@ fn judge(
 /// What the completion lines of a single-event job need, kept once its outcome is handed over.
 struct SingleOutcome {
     id: i64,
-    status: pulseboard_core::EventStatus,
+    status: EventStatus,
     decided_at: chrono::DateTime<Utc>,
 }
 
@@ -281,7 +291,7 @@ fn log_single_completion(outcome: SingleOutcome, applied: usize) {
     let id = outcome.id;
     if applied == 0 {
         info!(event.id = id, "[Event {id}] Already final; nothing changed");
-    } else if outcome.status == pulseboard_core::EventStatus::Processed {
+    } else if outcome.status == EventStatus::Processed {
         let at = pulseboard_core::format_timestamp(outcome.decided_at);
         info!(event.id = id, "[Event {id}] Marked processed at {at}");
         info!(
@@ -291,27 +301,36 @@ fn log_single_completion(outcome: SingleOutcome, applied: usize) {
     }
 }
 
-fn summarize(loaded: &[UnfinishedEvent], outcomes: &[EventOutcome]) -> JobSummary {
-    let processed = outcomes
-        .iter()
-        .filter(|o| o.status == pulseboard_core::EventStatus::Processed)
-        .count();
+fn summarize(
+    loaded: &[UnfinishedEvent],
+    decided: &[(EventId, EventStatus)],
+    applied: &HashSet<EventId>,
+) -> JobSummary {
+    let (mut processed, mut rejected) = (0, 0);
+    for (_, status) in decided.iter().filter(|(id, _)| applied.contains(id)) {
+        if *status == EventStatus::Processed {
+            processed += 1;
+        } else {
+            rejected += 1;
+        }
+    }
     JobSummary {
         loaded: loaded.len(),
         processed,
-        rejected: outcomes.len() - processed,
+        rejected,
     }
 }
 
 fn record_metrics(
     context: &JobContext,
     loaded: &[UnfinishedEvent],
+    applied: &HashSet<EventId>,
     summary: JobSummary,
     now: chrono::DateTime<Utc>,
 ) {
     context.metrics.processed.inc_by(summary.processed as u64);
     context.metrics.rejected.inc_by(summary.rejected as u64);
-    for event in loaded {
+    for event in loaded.iter().filter(|event| applied.contains(&event.id)) {
         let waited = (now - event.created_at).to_std().unwrap_or_default();
         context
             .metrics

@@ -83,7 +83,11 @@ async fn a_redelivered_job_spends_only_what_is_left_of_the_stored_budget() {
         event.attempts, 4,
         "two attempts before the redelivery, two after it"
     );
-    assert_eq!(metrics.retried.get(), 2, "this delivery failed twice");
+    assert_eq!(
+        metrics.retried.get(),
+        1,
+        "this delivery failed twice: retried once, then gave up"
+    );
     assert!(
         event
             .processing_error
@@ -100,7 +104,8 @@ async fn a_permanent_store_error_fails_the_events_at_once_with_its_reason() {
     // 22023 invalid_parameter_value: the same write fails the same way every time.
     refuse_outcomes_with(&url, "22023").await;
     let id = stored_event(&store).await;
-    let context = fast_retries().job_context(store.clone(), Arc::default());
+    let metrics = Arc::new(WorkerMetrics::default());
+    let context = fast_retries().job_context(store.clone(), metrics.clone());
 
     let result = run_job(&context, &job(id)).await;
 
@@ -108,6 +113,12 @@ async fn a_permanent_store_error_fails_the_events_at_once_with_its_reason() {
         matches!(result, Err(JobError::GaveUp { attempts: 1, .. })),
         "{result:?}"
     );
+    assert_eq!(
+        metrics.retried.get(),
+        0,
+        "a permanent error is never retried"
+    );
+    assert_eq!(metrics.failed.get(), 1);
     let event = store.get_event(id, None).await.unwrap().unwrap();
     assert_eq!(
         (event.status, event.attempts),

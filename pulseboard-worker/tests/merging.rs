@@ -118,6 +118,11 @@ async fn a_job_delivered_twice_at_once_finishes_its_events_once(store: Arc<dyn E
         2,
         "the two deliveries merged"
     );
+    assert_eq!(
+        (metrics.processed.get(), metrics.rejected.get()),
+        (3, 1),
+        "each event counted by the delivery that finished it, once"
+    );
     let counts = counts(store.as_ref()).await;
     assert_eq!(
         (

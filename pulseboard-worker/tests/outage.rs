@@ -129,16 +129,16 @@ async fn an_outage_past_the_last_retry_is_recovered_by_the_sweep() {
     // The job gives up with the database still down: every attempt failed, and marking the
     // event failed failed too, so the job ended with the event still unfinished.
     wait_until("the job gave up", Duration::from_secs(60), || {
-        running.metrics.retried.get() >= 3 && running.metrics.jobs_in_flight.get() == 0
+        running.metrics.retried.get() >= 2 && running.metrics.jobs_in_flight.get() == 0
     })
     .await;
     eprintln!(
-        "failed attempts during the outage: {}",
+        "retries during the outage: {}",
         running.metrics.retried.get()
     );
     assert!(
-        running.metrics.retried.get() >= 3,
-        "every attempt failed during the outage"
+        running.metrics.retried.get() >= 2,
+        "both retries ran during the outage, and the job gave up after them"
     );
     outage.end();
     let back = Instant::now();
