@@ -185,10 +185,6 @@ async fn run_attempt(
         .map(|event| judge(context, event, now, batch))
         .collect();
     let decided: Vec<(EventId, EventStatus)> = outcomes.iter().map(|o| (o.id, o.status)).collect();
-    let single = match outcomes.as_slice() {
-        [only] if !batch => Some(SingleOutcome::of(only)),
-        _ => None,
-    };
     // Only what this job changed counts: a second delivery running beside the first finds the
     // events final and changes nothing.
     let applied: HashSet<EventId> = context
@@ -213,8 +209,8 @@ async fn run_attempt(
             summary.rejected,
             ids.len()
         );
-    } else if let Some(outcome) = single {
-        log_single_completion(outcome, applied);
+    } else if let [(id, status)] = decided.as_slice() {
+        log_single_completion(*id, *status, now, applied);
     }
     Ok(summary)
 }
@@ -270,29 +266,17 @@ fn judge(
     }
 }
 
-/// What the completion lines of a single-event job need, kept once its outcome is handed over.
-struct SingleOutcome {
-    id: i64,
+fn log_single_completion(
+    id: EventId,
     status: EventStatus,
     decided_at: chrono::DateTime<Utc>,
-}
-
-impl SingleOutcome {
-    fn of(outcome: &EventOutcome) -> Self {
-        Self {
-            id: outcome.id.0,
-            status: outcome.status,
-            decided_at: outcome.decided_at,
-        }
-    }
-}
-
-fn log_single_completion(outcome: SingleOutcome, applied: usize) {
-    let id = outcome.id;
+    applied: usize,
+) {
+    let id = id.0;
     if applied == 0 {
         info!(event.id = id, "[Event {id}] Already final; nothing changed");
-    } else if outcome.status == EventStatus::Processed {
-        let at = pulseboard_core::format_timestamp(outcome.decided_at);
+    } else if status == EventStatus::Processed {
+        let at = pulseboard_core::format_timestamp(decided_at);
         info!(event.id = id, "[Event {id}] Marked processed at {at}");
         info!(
             event.id = id,
