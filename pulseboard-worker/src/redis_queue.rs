@@ -175,13 +175,13 @@ impl RedisQueue {
         }
     }
 
-    /// Returns once the worker `name` has not recorded a heartbeat for more than the
-    /// [`MISSED_HEARTBEATS`] apalis allows (how long it was silent), checking every heartbeat
-    /// interval; never while it beats. A worker not registered yet counts from the first check.
-    /// An unreachable Redis is not silence: the worker's own connection errors handle that.
+    /// Returns once the worker `name` has been silent longer than apalis lets a worker be before
+    /// it counts as orphaned (how long it was silent), checking every heartbeat interval; never
+    /// while it beats. A worker not registered yet counts from the first check. An unreachable
+    /// Redis is not silence: the worker's own connection errors handle that.
     pub async fn until_heartbeat_stops(&self, name: &str) -> Duration {
         let interval = self.settings.heartbeat;
-        let allowed = interval * MISSED_HEARTBEATS;
+        let allowed = self.config().orphaned_duration();
         let watching_since = unix_now();
         let mut connection = self.connection.clone();
         loop {
@@ -287,9 +287,7 @@ impl JobQueue for RedisQueue {
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        let alive_after = now.saturating_sub(
-            u64::from(MISSED_HEARTBEATS) * self.settings.heartbeat.as_secs().max(1),
-        );
+        let alive_after = now.saturating_sub(self.config().orphaned_duration().as_secs().max(1));
         let mut stats = QueueStats {
             pending_jobs: active + due,
             ..QueueStats::default()
