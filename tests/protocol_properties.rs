@@ -239,6 +239,36 @@ fn check_no_secret(event: &NewEvent) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Every field of an event, payload and context as JSON values (whatever their spacing).
+fn fields(event: &NewEvent) -> (Vec<Option<String>>, Value, Option<Value>) {
+    let texts = [
+        Some(event.event_name()),
+        Some(event.event_type()),
+        event.session_id(),
+        event.message_id(),
+        event.user_id(),
+        event.anonymous_id(),
+        event.rejection(),
+    ];
+    let mut texts: Vec<Option<String>> = texts.iter().map(|text| text.map(str::to_owned)).collect();
+    texts.push(event.occurred_at().map(|at| at.to_rfc3339()));
+    let json = |text: &str| serde_json::from_str(text).expect("JSON text");
+    (
+        texts,
+        json(event.payload_json()),
+        event.context_json().map(json),
+    )
+}
+
+/// `message` mapped by the Segment protocol, read from its JSON text as a route reads it.
+fn segment_event(message: &Value, route_type: Option<&str>) -> Mapped {
+    let text = message.to_string();
+    segment::to_event(
+        &segment::Message::parse(&text).expect("JSON text"),
+        route_type,
+    )
+}
+
 fn insert(message: &mut Value, key: &str, value: Value) {
     if let Value::Object(map) = message {
         map.insert(key.to_owned(), value);
@@ -253,7 +283,7 @@ proptest! {
         message in prop_oneof![json_message(), typed_message(), json_tree()],
         route_type in prop::option::of(prop::sample::select(vec!["track", "page", "alias", "nope"])),
     ) {
-        check_mapped(segment::to_event(&message, route_type))?;
+        check_mapped(segment_event(&message, route_type))?;
         check_mapped(posthog::to_event(&message))?;
         check_mapped(snowplow::to_event(&message))?;
     }
@@ -269,8 +299,11 @@ proptest! {
         ],
         route_type in prop::option::of(Just("track")),
     ) {
-        for message in segment::messages(body.clone(), route_type).unwrap_or_default() {
-            check_no_secret(&check_mapped(segment::to_event(&message, route_type))?)?;
+        let text = body.to_string();
+        if let Ok(segment_body) = segment::parse(&text, route_type) {
+            for message in segment_body.messages() {
+                check_no_secret(&check_mapped(segment::to_event(message, route_type))?)?;
+            }
         }
         for message in posthog::messages(body.clone()).unwrap_or_default() {
             check_mapped(posthog::to_event(&message))?;
@@ -281,10 +314,22 @@ proptest! {
     }
 
     #[test]
+    fn segment_reads_the_same_event_from_compact_and_spaced_text(
+        message in prop_oneof![json_message(), typed_message()],
+        route_type in prop::option::of(Just("page")),
+    ) {
+        let spaced = serde_json::to_string_pretty(&message).expect("JSON text");
+        let from_spaced = segment::to_event(&segment::Message::parse(&spaced).expect("JSON"), route_type);
+        let compact = check_mapped(segment_event(&message, route_type))?;
+        let spaced = check_mapped(from_spaced)?;
+        prop_assert_eq!(fields(&compact), fields(&spaced));
+    }
+
+    #[test]
     fn write_and_project_keys_never_reach_the_event(mut message in json_message()) {
         let mut segment_message = message.clone();
         insert(&mut segment_message, "writeKey", json!(SECRET));
-        check_no_secret(&check_mapped(segment::to_event(&segment_message, Some("track")))?)?;
+        check_no_secret(&check_mapped(segment_event(&segment_message, Some("track")))?)?;
         insert(&mut message, "api_key", json!(SECRET));
         insert(&mut message, "token", json!(SECRET));
         if let Some(properties @ Value::Object(_)) = message.get_mut("properties") {
@@ -304,8 +349,9 @@ proptest! {
         let message = json!({"type": "track", "event": event, "messageId": message_id, "userId": user_id,
             "properties": properties, "context": context, "timestamp": "2026-01-31T12:00:00Z"});
         let body = json!({"batch": [message], "writeKey": SECRET, "sentAt": "2026-01-31T12:00:01Z"});
-        let messages = segment::messages(body, None).expect("a batch body");
-        let mapped = check_mapped(segment::to_event(&messages[0], None))?;
+        let text = body.to_string();
+        let segment_body = segment::parse(&text, None).expect("a batch body");
+        let mapped = check_mapped(segment::to_event(&segment_body.messages()[0], None))?;
         prop_assert_eq!(mapped.rejection(), None);
         prop_assert_eq!((mapped.event_name(), mapped.event_type()), (event.as_str(), "track"));
         prop_assert_eq!(mapped.message_id(), Some(message_id.as_str()));

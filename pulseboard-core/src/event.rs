@@ -312,70 +312,81 @@ fn within_limit(field: &'static str, value: &str, max_chars: usize) -> Result<St
 /// worker reports it as not JSON-safe, as the original service did.
 fn payload(field: &'static str, json: Option<&str>) -> Result<String, FieldError> {
     let json = json.unwrap_or("{}");
-    if has_lone_surrogate_escape(json) {
-        return Err(FieldError::LoneSurrogate { field });
-    }
-    if nests_deeper_than(json, MAX_PAYLOAD_NESTING) {
-        return Err(FieldError::TooDeep {
+    match inspect(json, MAX_PAYLOAD_NESTING) {
+        Inspected::LoneSurrogate => Err(FieldError::LoneSurrogate { field }),
+        Inspected::TooDeep => Err(FieldError::TooDeep {
             field,
             max_levels: MAX_PAYLOAD_NESTING,
-        });
+        }),
+        Inspected::Storable => Ok(json.to_owned()),
     }
-    Ok(json.to_owned())
 }
 
-/// Whether arrays and objects in `json` nest more than `max_levels` deep (`[]` is one level).
+/// What [`inspect`] found in JSON text, the lone surrogate first: it makes the text unreadable.
+#[derive(Debug, PartialEq, Eq)]
+enum Inspected {
+    /// A `\uXXXX` surrogate escape that is not part of a high–low pair.
+    LoneSurrogate,
+    /// Arrays and objects nest more than the levels allowed (`[]` is one level).
+    TooDeep,
+    Storable,
+}
+
+/// One pass over `json` for lone surrogate escapes and for nesting deeper than `max_levels`,
+/// without parsing and without recursion however deep it goes.
 ///
 /// `json` must be syntactically valid JSON (the server's parser checked it): brackets outside
-/// strings then open and close containers, so one pass over the bytes counts the nesting
-/// without parsing, and without recursion however deep it goes.
-fn nests_deeper_than(json: &str, max_levels: usize) -> bool {
-    let (mut level, mut in_string, mut escaped) = (0usize, false, false);
-    for &byte in json.as_bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+/// strings then open and close containers, and backslashes occur only inside strings, each
+/// starting one escape. Strings are skipped to their next quote or backslash with `memchr`.
+fn inspect(json: &str, max_levels: usize) -> Inspected {
+    let bytes = json.as_bytes();
+    let (mut at, mut level, mut too_deep) = (0, 0usize, false);
+    while let Some(&byte) = bytes.get(at) {
         match byte {
-            b'"' => in_string = true,
+            b'"' => match end_of_string(bytes, at + 1) {
+                Some(end) => {
+                    at = end;
+                    continue;
+                }
+                None => return Inspected::LoneSurrogate,
+            },
             b'[' | b'{' => {
                 level += 1;
-                if level > max_levels {
-                    return true;
-                }
+                too_deep |= level > max_levels;
             }
             b']' | b'}' => level = level.saturating_sub(1),
             _ => {}
         }
+        at += 1;
     }
-    false
+    if too_deep {
+        Inspected::TooDeep
+    } else {
+        Inspected::Storable
+    }
 }
 
-/// Whether JSON text holds a `\uXXXX` surrogate escape that is not part of a high–low pair.
-///
-/// `json` must be syntactically valid JSON (the server's parser checked it): backslashes then
-/// occur only inside strings, each starting one escape, so a plain scan finds every escape.
-fn has_lone_surrogate_escape(json: &str) -> bool {
-    let bytes = json.as_bytes();
-    let mut at = 0;
-    while let Some(offset) = bytes[at..].iter().position(|&b| b == b'\\') {
-        let escape = at + offset;
-        match unicode_escape(bytes, escape) {
-            Some(0xD800..=0xDBFF) => match unicode_escape(bytes, escape + 6) {
-                Some(0xDC00..=0xDFFF) => at = escape + 12,
-                _ => return true,
-            },
-            Some(0xDC00..=0xDFFF) => return true,
-            Some(_) => at = escape + 6,
-            None => at = escape + 2,
+/// The index just past the string whose content starts at `at`; `None` if the string holds a
+/// surrogate escape that is not part of a high–low pair.
+fn end_of_string(bytes: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let Some(offset) = memchr::memchr2(b'"', b'\\', &bytes[at..]) else {
+            return Some(bytes.len());
+        };
+        let found = at + offset;
+        if bytes[found] == b'"' {
+            return Some(found + 1);
         }
+        at = match unicode_escape(bytes, found) {
+            Some(0xD800..=0xDBFF) => match unicode_escape(bytes, found + 6) {
+                Some(0xDC00..=0xDFFF) => found + 12,
+                _ => return None,
+            },
+            Some(0xDC00..=0xDFFF) => return None,
+            Some(_) => found + 6,
+            None => found + 2,
+        };
     }
-    false
 }
 
 /// The code unit of a `\uXXXX` escape starting at `at`, if one starts there.

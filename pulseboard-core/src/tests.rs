@@ -437,6 +437,12 @@ fn new_event_refuses_lone_surrogate_escapes_and_keeps_pairs_and_nul_escapes() {
             "{lone}"
         );
     }
+    // A lone surrogate makes the text unreadable: it is reported before a nesting too deep.
+    let deep_and_lone = format!(r#"{}"\udc00"{}"#, "[".repeat(200), "]".repeat(200));
+    assert_eq!(
+        with_payload(&deep_and_lone).unwrap_err(),
+        FieldError::LoneSurrogate { field: "payload" }
+    );
     for fine in [
         r#"{"a":"\ud83d\ude00"}"#,
         r#"{"a":"\\ud800"}"#,

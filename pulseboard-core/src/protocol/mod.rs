@@ -1,23 +1,23 @@
 //! Analytics SDKs' messages → [`NewEvent`]s (DESIGN §8): Segment (and RudderStack), PostHog
 //! capture and Snowplow tracker protocol 2.
 //!
-//! Each protocol module has the same two steps. `messages(body)` splits a request body into its
-//! messages, or refuses a body that is not the protocol's envelope with a [`BodyError`] (the
+//! Each protocol module has the same two steps. `messages(body)` (Segment: `parse(text)`, which
+//! reads the body text in place) splits a request body into its messages, or refuses a body that is not the protocol's envelope with a [`BodyError`] (the
 //! route answers 400). `to_event(message)` maps one message to an event; a message that cannot
 //! become one is a [`Rejection`] that still carries a record to store as `validation_error`, so
 //! nothing a client sent is dropped:
 //!
 //! ```
 //! use pulseboard_core::{EventStatus, protocol::segment};
-//! use serde_json::json;
 //!
-//! let body = json!({"writeKey": "wk_1", "batch": [
+//! let body = r#"{"writeKey": "wk_1", "batch": [
 //!     {"type": "track", "event": "Signed Up", "messageId": "m-1", "properties": {"plan": "pro"}},
-//!     {"type": "track", "messageId": "m-2"},
-//! ]});
-//! assert_eq!(segment::body_write_key(&body), Some("wk_1"));
-//! let events: Vec<_> = segment::messages(body, None)
-//!     .unwrap()
+//!     {"type": "track", "messageId": "m-2"}
+//! ]}"#;
+//! let body = segment::parse(body, None).unwrap();
+//! assert_eq!(body.write_key(), Some("wk_1"));
+//! let events: Vec<_> = body
+//!     .messages()
 //!     .iter()
 //!     .map(|message| segment::to_event(message, None).unwrap_or_else(|rejected| rejected.into_event()))
 //!     .collect();
@@ -36,6 +36,7 @@ use crate::NewEvent;
 mod draft;
 mod json;
 pub mod posthog;
+mod raw;
 pub mod segment;
 pub mod snowplow;
 
@@ -76,8 +77,11 @@ impl Rejection {
 pub type Mapped = Result<NewEvent, Rejection>;
 
 /// A body that is not readable as the protocol's envelope: the route answers 400 with this text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
+    /// The body is not JSON text; holds the parser's account of where and why.
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
     /// Segment `/v1/batch`: no `batch` array.
     #[error(r#"expected a JSON object with a "batch" array of messages"#)]
     NoBatch,

@@ -15,32 +15,33 @@
 //! `integrations`, `sentAt`, `previousId`, `groupId`, a timestamp that does not parse, …) is kept
 //! in the event's context. `writeKey` is a secret and is never stored.
 //!
+//! A message is read in place from the body text: `properties` and `context` are copied as sent,
+//! never parsed into a tree nor written again.
+//!
 //! ```
-//! # use pulseboard_core::protocol::segment;
-//! # use serde_json::json;
-//! let track = json!({"type": "track", "event": "Order Completed", "userId": "u-1",
+//! # use pulseboard_core::protocol::segment::{self, Message};
+//! let track = r#"{"type": "track", "event": "Order Completed", "userId": "u-1",
 //!     "anonymousId": "a-1", "messageId": "node-next-1", "timestamp": "2026-01-31T12:00:00Z",
-//!     "properties": {"total": 30}, "context": {"sessionId": 1738324800000_u64, "ip": "1.2.3.4"}});
-//! let event = segment::to_event(&track, None).unwrap();
+//!     "properties": {"total": 30}, "context": {"sessionId": 1738324800000, "ip": "1.2.3.4"}}"#;
+//! let event = segment::to_event(&Message::parse(track).unwrap(), None).unwrap();
 //! assert_eq!((event.event_name(), event.event_type()), ("Order Completed", "track"));
-//! assert_eq!(event.payload_json(), r#"{"total":30}"#);
+//! assert_eq!(event.payload_json(), r#"{"total": 30}"#);
 //! assert_eq!((event.message_id(), event.user_id()), (Some("node-next-1"), Some("u-1")));
 //! assert_eq!((event.anonymous_id(), event.session_id()), (Some("a-1"), Some("1738324800000")));
 //! assert_eq!(event.occurred_at().unwrap().to_rfc3339(), "2026-01-31T12:00:00+00:00");
-//! assert_eq!(event.context_json(), Some(r#"{"context":{"ip":"1.2.3.4","sessionId":1738324800000}}"#));
+//! assert_eq!(event.context_json(), Some(r#"{"context":{"sessionId": 1738324800000, "ip": "1.2.3.4"}}"#));
 //! ```
 //!
 //! A page or screen is named by its `name`, else by its type; `/v1/page` implies the type:
 //!
 //! ```
-//! # use pulseboard_core::protocol::segment;
-//! # use serde_json::json;
-//! let page = json!({"name": "Pricing", "properties": {"url": "https://example.com/pricing"}});
-//! let event = segment::to_event(&page, Some("page")).unwrap();
+//! # use pulseboard_core::protocol::segment::{self, Message};
+//! let page = r#"{"name": "Pricing", "properties": {"url": "https://example.com/pricing"}}"#;
+//! let event = segment::to_event(&Message::parse(page).unwrap(), Some("page")).unwrap();
 //! assert_eq!((event.event_name(), event.event_type()), ("Pricing", "page"));
 //!
-//! let screen = json!({"type": "screen", "anonymousId": "a-1"});
-//! let event = segment::to_event(&screen, None).unwrap();
+//! let screen = r#"{"type": "screen", "anonymousId": "a-1"}"#;
+//! let event = segment::to_event(&Message::parse(screen).unwrap(), None).unwrap();
 //! assert_eq!((event.event_name(), event.event_type()), ("screen", "screen"));
 //! assert_eq!(event.payload_json(), "{}");
 //! ```
@@ -48,31 +49,32 @@
 //! identify and group carry `traits`; alias carries nothing but ids:
 //!
 //! ```
-//! # use pulseboard_core::protocol::segment;
-//! # use serde_json::json;
-//! let identify = json!({"type": "identify", "userId": "u-1", "traits": {"plan": "pro"}});
-//! let event = segment::to_event(&identify, None).unwrap();
-//! assert_eq!((event.event_name(), event.payload_json()), ("identify", r#"{"plan":"pro"}"#));
+//! # use pulseboard_core::protocol::segment::{self, Message};
+//! let map = |text| segment::to_event(&Message::parse(text).unwrap(), None).unwrap();
+//! let identify = map(r#"{"type": "identify", "userId": "u-1", "traits": {"plan":"pro"}}"#);
+//! assert_eq!((identify.event_name(), identify.payload_json()), ("identify", r#"{"plan":"pro"}"#));
 //!
-//! let group = json!({"type": "group", "userId": "u-1", "groupId": "g-1", "traits": {"seats": 5}});
-//! let event = segment::to_event(&group, None).unwrap();
-//! assert_eq!((event.event_name(), event.payload_json()), ("group", r#"{"seats":5}"#));
-//! assert_eq!(event.context_json(), Some(r#"{"groupId":"g-1"}"#));
+//! let group = map(r#"{"type": "group", "userId": "u-1", "groupId": "g-1", "traits": {"seats":5}}"#);
+//! assert_eq!((group.event_name(), group.payload_json()), ("group", r#"{"seats":5}"#));
+//! assert_eq!(group.context_json(), Some(r#"{"groupId":"g-1"}"#));
 //!
 //! // RudderStack's python SDK sends an identify's traits only in `context.traits`.
-//! let rudder = json!({"type": "identify", "context": {"traits": {"plan": "pro"}}});
-//! assert_eq!(segment::to_event(&rudder, None).unwrap().payload_json(), r#"{"plan":"pro"}"#);
+//! let rudder = map(r#"{"type": "identify", "context": {"traits": {"plan":"pro"}}}"#);
+//! assert_eq!(rudder.payload_json(), r#"{"plan":"pro"}"#);
 //!
-//! let alias = json!({"type": "alias", "userId": "u-1", "previousId": "a-1"});
-//! let event = segment::to_event(&alias, None).unwrap();
-//! assert_eq!((event.event_name(), event.event_type()), ("alias", "alias"));
-//! assert_eq!((event.payload_json(), event.context_json()), ("{}", Some(r#"{"previousId":"a-1"}"#)));
+//! let alias = map(r#"{"type": "alias", "userId": "u-1", "previousId": "a-1"}"#);
+//! assert_eq!((alias.event_name(), alias.event_type()), ("alias", "alias"));
+//! assert_eq!((alias.payload_json(), alias.context_json()), ("{}", Some(r#"{"previousId":"a-1"}"#)));
 //! ```
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 
 use super::draft::{Draft, FieldNames, UNKNOWN};
-use super::json::{self, Entry, ObjectView};
+use super::json;
+use super::raw::{self, Element, Members, Scalar};
 use super::{BodyError, Mapped};
 
 /// Fields that describe one message: a batch envelope's field of such a name is not shared.
@@ -89,76 +91,161 @@ const PER_MESSAGE: &[&str] = &[
     "originalTimestamp",
 ];
 
-/// The messages of a body. `/v1/batch` (`route_type` `None`) takes `{"batch": [...], ...}`: the
-/// envelope's other fields (`sentAt`, a batch-level `context`, …) are copied into each message
-/// that has no field of that name, except `writeKey` and the per-message fields (`timestamp`, …).
-/// A single-message route (`route_type` `Some("track")`, …) takes the message object itself.
-///
-/// ```
-/// # use pulseboard_core::protocol::{BodyError, segment};
-/// # use serde_json::json;
-/// let body = json!({"batch": [{"type": "track", "event": "e"}], "sentAt": "2026-01-31T12:00:01Z"});
-/// let messages = segment::messages(body, None).unwrap();
-/// assert_eq!(messages[0]["sentAt"], "2026-01-31T12:00:01Z");
-/// assert_eq!(segment::messages(json!([1]), None), Err(BodyError::NoBatch));
-/// ```
-pub fn messages(body: Value, route_type: Option<&str>) -> Result<Vec<Value>, BodyError> {
-    match (body, route_type) {
-        (message @ Value::Object(_), Some(_)) => Ok(vec![message]),
-        (_, Some(_)) => Err(BodyError::NotAMessage),
-        (Value::Object(mut envelope), None) => {
-            let Some(Value::Array(mut batch)) = envelope.remove("batch") else {
-                return Err(BodyError::NoBatch);
-            };
-            envelope.remove("writeKey");
-            json::share_envelope(&mut batch, envelope, PER_MESSAGE);
-            Ok(batch)
-        }
-        (_, None) => Err(BodyError::NoBatch),
+/// A request body read in place: its write key and its messages, borrowed from the body text.
+#[derive(Debug)]
+pub struct Body<'a> {
+    write_key: Option<Cow<'a, str>>,
+    messages: Vec<Message<'a>>,
+}
+
+impl<'a> Body<'a> {
+    /// The body's `writeKey`, when it is a non-empty string (Segment's python SDK 2.3 sends the
+    /// key only there).
+    pub fn write_key(&self) -> Option<&str> {
+        self.write_key.as_deref()
+    }
+
+    /// The messages, in the order sent.
+    pub fn messages(&self) -> &[Message<'a>] {
+        &self.messages
     }
 }
 
-/// The body's `writeKey`, when it is a non-empty string (Segment's python SDK 2.3 sends the key
-/// only there). Call it before [`messages`] consumes the body.
-pub fn body_write_key(body: &Value) -> Option<&str> {
-    body.get("writeKey")
-        .and_then(Value::as_str)
-        .filter(|key| !key.is_empty())
+/// One message of a body, read in place: the fields the mapping copies (`properties`,
+/// `context`, …) stay slices of the body text.
+#[derive(Debug)]
+pub struct Message<'a>(Element<'a>);
+
+impl<'a> Message<'a> {
+    /// One message from its JSON text, as a single-message route (`/v1/track`, …) takes it.
+    ///
+    /// ```
+    /// # use pulseboard_core::protocol::segment::Message;
+    /// assert!(Message::parse(r#"{"type": "track", "event": "e"}"#).is_ok());
+    /// assert!(Message::parse("{not json").is_err());
+    /// ```
+    pub fn parse(text: &'a str) -> Result<Self, BodyError> {
+        let element = Element::parse(text).map_err(not_json)?;
+        Ok(Self::read(element, &[]))
+    }
+
+    /// A read element as a message, with the envelope's `shared` members added where it has
+    /// none.
+    fn read(element: Element<'a>, shared: &[(Cow<'a, str>, &'a RawValue)]) -> Self {
+        let Element::Object(mut members) = element else {
+            return Self(element);
+        };
+        raw::settle(&mut members);
+        if !shared.is_empty() {
+            let absent: Vec<_> = shared
+                .iter()
+                .filter(|(key, _)| raw::get(&members, key).is_none())
+                .cloned()
+                .collect();
+            if !absent.is_empty() {
+                members.extend(absent);
+                raw::settle(&mut members);
+            }
+        }
+        Self(Element::Object(members))
+    }
+
+    fn members(&self) -> Option<&Members<'a>> {
+        match &self.0 {
+            Element::Object(members) => Some(members),
+            Element::Other(_) => None,
+        }
+    }
+}
+
+/// Reads a body. `/v1/batch` (`route_type` `None`) takes `{"batch": [...], ...}`: the
+/// envelope's other fields (`sentAt`, a batch-level `context`, …) are added to each message
+/// that has no field of that name, except `writeKey` and the per-message fields (`timestamp`,
+/// …). A single-message route (`route_type` `Some("track")`, …) takes the message object itself.
+///
+/// ```
+/// # use pulseboard_core::protocol::{BodyError, segment};
+/// let body = r#"{"batch": [{"type": "track", "event": "e"}], "writeKey": "wk", "sentAt": "2026-01-31T12:00:01Z"}"#;
+/// let body = segment::parse(body, None).unwrap();
+/// assert_eq!(body.write_key(), Some("wk"));
+/// let event = segment::to_event(&body.messages()[0], None).unwrap();
+/// assert_eq!(event.context_json(), Some(r#"{"sentAt":"2026-01-31T12:00:01Z"}"#));
+/// assert_eq!(segment::parse("[1]", None).unwrap_err(), BodyError::NoBatch);
+/// assert_eq!(segment::parse("[1]", Some("track")).unwrap_err(), BodyError::NotAMessage);
+/// ```
+pub fn parse<'a>(body: &'a str, route_type: Option<&str>) -> Result<Body<'a>, BodyError> {
+    if route_type.is_some() {
+        let message = Message::parse(body)?;
+        let members = message.members().ok_or(BodyError::NotAMessage)?;
+        let write_key = write_key_of(members);
+        return Ok(Body {
+            write_key,
+            messages: vec![message],
+        });
+    }
+    let envelope = raw::Envelope::parse(body)
+        .map_err(not_json)?
+        .ok_or(BodyError::NoBatch)?;
+    let batch = envelope.batch.ok_or(BodyError::NoBatch)?;
+    let write_key = write_key_of(&envelope.members);
+    let shared: Vec<_> = envelope
+        .members
+        .into_iter()
+        .filter(|(key, _)| key != "writeKey" && !PER_MESSAGE.contains(&key.as_ref()))
+        .collect();
+    let messages = batch
+        .into_iter()
+        .map(|element| Message::read(element, &shared))
+        .collect();
+    Ok(Body {
+        write_key,
+        messages,
+    })
+}
+
+fn not_json(error: serde_json::Error) -> BodyError {
+    BodyError::NotJson(error.to_string())
+}
+
+/// `writeKey` when it is a non-empty string.
+fn write_key_of<'a>(members: &Members<'a>) -> Option<Cow<'a, str>> {
+    match raw::scalar(raw::get(members, "writeKey")?) {
+        Scalar::Text(key) if !key.is_empty() => Some(key),
+        _ => None,
+    }
 }
 
 /// One message → event. `route_type` is the type a single-message route implies (`track`,
 /// `page`, …), used when the message has no `type`; `None` on `/v1/batch`.
 ///
 /// ```
-/// # use pulseboard_core::protocol::segment;
-/// # use serde_json::json;
-/// let rejected = segment::to_event(&json!({"type": "tap", "messageId": "m-1"}), None).unwrap_err();
+/// # use pulseboard_core::protocol::segment::{self, Message};
+/// let message = Message::parse(r#"{"type": "tap", "messageId": "m-1"}"#).unwrap();
+/// let rejected = segment::to_event(&message, None).unwrap_err();
 /// assert_eq!(rejected.reason(), r#"unknown message type "tap""#);
 /// let record = rejected.into_event();
 /// assert_eq!((record.event_type(), record.message_id()), ("unknown", Some("m-1")));
 /// assert_eq!(record.payload_json(), r#"{"messageId":"m-1","type":"tap"}"#);
 /// ```
-pub fn to_event(message: &Value, route_type: Option<&str>) -> Mapped {
-    let whole = || json::without_secrets(message, keep_all_but_write_key);
-    let Value::Object(map) = message else {
-        let event_type = route_type
-            .and_then(Kind::parse)
-            .map_or(UNKNOWN, Kind::as_str);
-        let mut draft = Draft::new(event_type, NAMES);
-        draft.refuse("message is not a JSON object");
-        return draft.finish(whole);
+pub fn to_event(message: &Message<'_>, route_type: Option<&str>) -> Mapped {
+    let members = match &message.0 {
+        Element::Object(members) => members,
+        Element::Other(text) => return not_an_object(text, route_type),
     };
+    let whole =
+        || raw::object_text(members, |key| key == "writeKey").unwrap_or_else(|| "{}".to_owned());
     let mut draft = Draft::new(UNKNOWN, NAMES);
-    let kind = draft.check(read_kind(map, route_type).map(Some));
-    let name_key = kind.and_then(|kind| read_name(&mut draft, map, kind));
-    draft.message_id = draft.check(json::text(map.get("messageId"), "messageId"));
-    draft.user_id = draft.check(json::text(map.get("userId"), "userId"));
-    draft.anonymous_id = draft.check(json::text(map.get("anonymousId"), "anonymousId"));
-    let session_id = map
-        .get("context")
-        .and_then(|context| context.get("sessionId"));
-    draft.session_id = draft.check(json::text(session_id, "context.sessionId"));
-    let timestamp = json::first_timestamp(map, ["timestamp", "originalTimestamp"], json::rfc3339);
+    let kind = draft.check(read_kind(members, route_type).map(Some));
+    let name_key = kind.and_then(|kind| read_name(&mut draft, members, kind));
+    draft.message_id = draft.check(text(raw::get(members, "messageId"), "messageId"));
+    draft.user_id = draft.check(text(raw::get(members, "userId"), "userId"));
+    draft.anonymous_id = draft.check(text(raw::get(members, "anonymousId"), "anonymousId"));
+    let session_id =
+        raw::get(members, "context").and_then(|context| raw::member(context, "sessionId"));
+    draft.session_id = draft.check(text(session_id, "context.sessionId"));
+    let timestamp = ["timestamp", "originalTimestamp"]
+        .into_iter()
+        .find_map(|key| Some((key, rfc3339(raw::get(members, key)?)?)));
     draft.occurred_at = timestamp.map(|(_, at)| at);
     let timestamp_key = timestamp.map(|(key, _)| key);
     if draft.is_refused() {
@@ -171,11 +258,10 @@ pub fn to_event(message: &Value, route_type: Option<&str>) -> Mapped {
     };
     if let Some(key) = payload_key {
         draft.names.payload = key;
-        draft.payload_json = map
-            .get(key)
-            .filter(|value| !value.is_null())
-            .or_else(|| context_traits(map, kind))
-            .and_then(json::to_text);
+        draft.payload_json = raw::get(members, key)
+            .filter(|value| !raw::is_null(value))
+            .or_else(|| context_traits(members, kind))
+            .map(|value| value.get().to_owned());
     }
     let mapped = |key: &str| {
         matches!(
@@ -183,46 +269,45 @@ pub fn to_event(message: &Value, route_type: Option<&str>) -> Mapped {
             "type" | "messageId" | "userId" | "anonymousId" | "writeKey"
         ) || [payload_key, name_key, timestamp_key].contains(&Some(key))
     };
-    let context = ObjectView::new(map, |key, value| {
-        if mapped(key) {
-            Entry::Skip
-        } else {
-            Entry::Value(value)
-        }
-    });
-    draft.context_json = context.to_text_unless_empty();
+    draft.context_json = raw::object_text(members, mapped);
     draft.finish(whole)
+}
+
+/// The record of a message that is not an object (`text`), typed by the route's type if any.
+fn not_an_object(text: &str, route_type: Option<&str>) -> Mapped {
+    let event_type = route_type
+        .and_then(Kind::parse)
+        .map_or(UNKNOWN, Kind::as_str);
+    let mut draft = Draft::new(event_type, NAMES);
+    draft.refuse("message is not a JSON object");
+    draft.finish(|| text.to_owned())
 }
 
 /// An identify's traits where RudderStack's python SDK puts them: only in `context.traits`.
 /// (The whole `context` stays in the event's context too.)
-fn context_traits(map: &Map<String, Value>, kind: Option<Kind>) -> Option<&Value> {
+fn context_traits<'a>(members: &Members<'a>, kind: Option<Kind>) -> Option<&'a RawValue> {
     if kind != Some(Kind::Identify) {
         return None;
     }
-    map.get("context")?
-        .get("traits")
-        .filter(|traits| !traits.is_null())
+    raw::member(raw::get(members, "context")?, "traits").filter(|traits| !raw::is_null(traits))
 }
 
 /// The message's `type`, else the route's.
-fn read_kind(map: &Map<String, Value>, route_type: Option<&str>) -> Result<Kind, String> {
-    match (map.get("type"), route_type) {
-        (None | Some(Value::Null), Some(route_type)) => {
+fn read_kind(members: &Members<'_>, route_type: Option<&str>) -> Result<Kind, String> {
+    let kind = raw::get(members, "type").map_or(Scalar::Null, raw::scalar);
+    match (kind, route_type) {
+        (Scalar::Null, Some(route_type)) => {
             Kind::parse(route_type).ok_or_else(|| unknown_type(route_type))
         }
-        (None | Some(Value::Null), None) => Err("message without a type".to_owned()),
-        (Some(Value::String(kind)), _) => Kind::parse(kind).ok_or_else(|| unknown_type(kind)),
-        (Some(_), _) => Err("type must be a string".to_owned()),
+        (Scalar::Null, None) => Err("message without a type".to_owned()),
+        (Scalar::Text(kind), _) => Kind::parse(&kind).ok_or_else(|| unknown_type(&kind)),
+        (Scalar::NotUnicode, _) => Err(lone_surrogate("type")),
+        (Scalar::Number(_) | Scalar::Other, _) => Err("type must be a string".to_owned()),
     }
 }
 
 /// Names and types the event; the field that named it (`event`, `name`), if any.
-fn read_name<'a>(
-    draft: &mut Draft<'a>,
-    map: &'a Map<String, Value>,
-    kind: Kind,
-) -> Option<&'static str> {
+fn read_name<'a>(draft: &mut Draft<'a>, members: &Members<'a>, kind: Kind) -> Option<&'static str> {
     let name_key = match kind {
         Kind::Track => Some("event"),
         Kind::Page | Kind::Screen => Some("name"),
@@ -230,9 +315,9 @@ fn read_name<'a>(
     };
     draft.event_type = kind.as_str();
     draft.names.event_name = name_key.unwrap_or("type");
-    let name = name_key.and_then(|key| draft.check(json::name(map.get(key), key)));
+    let name = name_key.and_then(|key| draft.check(name(raw::get(members, key), key)));
     draft.event_name = match (kind, name) {
-        (_, Some(name)) => Some(name.into()),
+        (_, Some(name)) => Some(name),
         (Kind::Track, None) => {
             draft.refuse("track message without an event name");
             None
@@ -240,6 +325,44 @@ fn read_name<'a>(
         (kind, None) => Some(kind.as_str().into()),
     };
     name_key
+}
+
+/// A client id (`messageId`, `userId`, …): a string, or a number written as one. Absent and
+/// `null` are `None`; any other JSON type is refused with a reason naming `field`.
+fn text<'a>(value: Option<&'a RawValue>, field: &str) -> Result<Option<Cow<'a, str>>, String> {
+    match value.map(raw::scalar) {
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Text(text)) => Ok(Some(text)),
+        Some(Scalar::Number(number)) => Ok(Some(Cow::Owned(number))),
+        Some(Scalar::NotUnicode) => Err(lone_surrogate(field)),
+        Some(Scalar::Other) => Err(format!("{field} must be a string")),
+    }
+}
+
+/// A name the message may give (track `event`, page `name`): `None` when absent, `null` or
+/// blank, refused when not a string.
+fn name<'a>(value: Option<&'a RawValue>, field: &str) -> Result<Option<Cow<'a, str>>, String> {
+    match value.map(raw::scalar) {
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Text(text)) if text.trim().is_empty() => Ok(None),
+        Some(Scalar::Text(text)) => Ok(Some(text)),
+        Some(Scalar::NotUnicode) => Err(lone_surrogate(field)),
+        Some(Scalar::Number(_) | Scalar::Other) => Err(format!("{field} must be a string")),
+    }
+}
+
+/// An RFC 3339 timestamp string (`2026-01-31T12:00:00.123Z`), in UTC.
+fn rfc3339(value: &RawValue) -> Option<DateTime<Utc>> {
+    let Scalar::Text(text) = raw::scalar(value) else {
+        return None;
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
+}
+
+fn lone_surrogate(field: &str) -> String {
+    format!("{field} contains a lone UTF-16 surrogate escape")
 }
 
 const NAMES: FieldNames = FieldNames {
@@ -251,14 +374,6 @@ const NAMES: FieldNames = FieldNames {
     anonymous_id: "anonymousId",
     payload: "properties",
 };
-
-fn keep_all_but_write_key<'a>(key: &str, value: &'a Value) -> Entry<'a> {
-    if key == "writeKey" {
-        Entry::Skip
-    } else {
-        Entry::Value(value)
-    }
-}
 
 fn unknown_type(kind: &str) -> String {
     format!("unknown message type {}", json::quoted(kind))

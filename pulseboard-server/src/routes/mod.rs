@@ -76,7 +76,7 @@ fn native_ingest_routes() -> Router<AppState> {
 fn sdk_routes(max_body_bytes: usize) -> Router<AppState> {
     let segment = |route_type: Option<&'static str>| {
         post(
-            move |State(state): State<AppState>, headers: HeaderMap, sdk::SdkBody(body)| {
+            move |State(state): State<AppState>, headers: HeaderMap, body: sdk::SdkBytes| {
                 sdk::segment(state, headers, body, route_type)
             },
         )
@@ -97,7 +97,7 @@ fn sdk_routes(max_body_bytes: usize) -> Router<AppState> {
     }
     // Layers run outside in: CORS, then inflating `Content-Encoding: gzip`; the body limit is
     // checked while the handler reads the inflated body, so a zip bomb stops at the limit.
-    // (Gzip without the header, as posthog-js sends it, is inflated by `SdkBody`.)
+    // (Gzip without the header, as posthog-js sends it, is inflated by `SdkBytes`.)
     router
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestDecompressionLayer::new())

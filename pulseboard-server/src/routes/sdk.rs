@@ -7,6 +7,7 @@
 //! inflated by a layer (see [`routes`]) under the SDK body limit.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -117,13 +118,13 @@ impl IntoResponse for SdkError {
     }
 }
 
-/// A protocol body: any or no content type, JSON after the gzip layer inflated it. posthog-js
-/// sends gzip labelled `text/plain` with no `Content-Encoding`: a body that starts with gzip's
-/// magic bytes is inflated here, under the same cap. It may also send `data=<base64 JSON>`
-/// form bodies.
-pub(crate) struct SdkBody(pub Value);
+/// A protocol body's bytes: any or no content type, inflated if gzip. The gzip layer inflates
+/// bodies sent with `Content-Encoding: gzip`; posthog-js sends gzip labelled `text/plain` with
+/// no `Content-Encoding`, so a body that starts with gzip's magic bytes is inflated here, under
+/// the same cap.
+pub(crate) struct SdkBytes(pub Bytes);
 
-impl FromRequest<AppState> for SdkBody {
+impl FromRequest<AppState> for SdkBytes {
     type Rejection = SdkError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -136,9 +137,21 @@ impl FromRequest<AppState> for SdkBody {
                 }
             })?;
         if bytes.starts_with(&GZIP_MAGIC) {
-            let inflated = inflate(&bytes, state.limits().max_sdk_body_bytes)?;
-            return parse_body(&inflated).map(SdkBody);
+            return inflate(&bytes, state.limits().max_sdk_body_bytes).map(|b| Self(b.into()));
         }
+        Ok(Self(bytes))
+    }
+}
+
+/// A protocol body as JSON: [`SdkBytes`] parsed, or a form body whose `data` field holds JSON
+/// or base64 of JSON (posthog-js may send `data=<base64 JSON>`).
+pub(crate) struct SdkBody(pub Value);
+
+impl FromRequest<AppState> for SdkBody {
+    type Rejection = SdkError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let SdkBytes(bytes) = SdkBytes::from_request(request, state).await?;
         parse_body(&bytes).map(SdkBody)
     }
 }
@@ -165,27 +178,33 @@ fn inflate(gzip: &[u8], limit: usize) -> Result<Vec<u8>, SdkError> {
 fn parse_body(bytes: &[u8]) -> Result<Value, SdkError> {
     match serde_json::from_slice(bytes) {
         Ok(value) => Ok(value),
-        Err(error) => form_data(bytes).ok_or_else(|| {
-            SdkError::Unreadable(format!(
-                "The body is not JSON (after inflating gzip): {error}"
-            ))
-        }),
+        Err(error) => form_data(bytes)
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .ok_or_else(|| not_json(&error)),
     }
 }
 
-/// The JSON of a `data=…` form field, plain or base64 (posthog-js's `compression=base64`).
-fn form_data(bytes: &[u8]) -> Option<Value> {
+fn not_json(error: &dyn std::fmt::Display) -> SdkError {
+    SdkError::Unreadable(format!(
+        "The body is not JSON (after inflating gzip): {error}"
+    ))
+}
+
+/// The JSON text of a `data=…` form field, plain or base64 (posthog-js's
+/// `compression=base64`); `None` when the body is no such form.
+fn form_data(bytes: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(bytes).ok()?;
     let field = text
         .split('&')
         .find_map(|pair| pair.strip_prefix("data="))?;
     let decoded = percent_decode(field)?;
-    serde_json::from_str(&decoded).ok().or_else(|| {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(decoded.trim())
-            .ok()?;
-        serde_json::from_slice(&raw).ok()
-    })
+    if serde_json::from_str::<serde::de::IgnoredAny>(&decoded).is_ok() {
+        return Some(decoded);
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(decoded.trim())
+        .ok()?;
+    String::from_utf8(raw).ok()
 }
 
 /// `application/x-www-form-urlencoded` decoding of one value.
@@ -253,23 +272,41 @@ fn segment_header_key(headers: &HeaderMap) -> Option<String> {
     bearer_token_of(value).map(str::to_owned)
 }
 
-/// `POST /v1/batch` and the single-message routes (`/v1/track`, …; `route_type` set).
+/// `POST /v1/batch` and the single-message routes (`/v1/track`, …; `route_type` set). The body
+/// is read in place: messages are mapped from slices of its text.
 pub(crate) async fn segment(
     state: AppState,
     headers: HeaderMap,
-    body: Value,
+    SdkBytes(bytes): SdkBytes,
     route_type: Option<&'static str>,
 ) -> Result<Json<Value>, SdkError> {
-    let key = segment_header_key(&headers)
-        .or_else(|| protocol::segment::body_write_key(&body).map(str::to_owned));
+    let form_text;
+    let body = match segment_body(&bytes, route_type) {
+        Err(BodyError::NotJson(error)) => {
+            form_text = form_data(&bytes).ok_or_else(|| not_json(&error))?;
+            protocol::segment::parse(&form_text, route_type)?
+        }
+        read => read?,
+    };
+    let key = segment_header_key(&headers).or_else(|| body.write_key().map(str::to_owned));
     let sender = sender_of(&state, key.as_deref()).await?;
-    let messages = protocol::segment::messages(body, route_type)?;
-    let mapped = messages
+    let mapped = body
+        .messages()
         .iter()
         .map(|message| protocol::segment::to_event(message, route_type))
         .collect();
+    drop(body);
     store(&state, &sender, mapped).await?;
     Ok(Json(json!({ "success": true })))
+}
+
+/// A Segment body read from its bytes, which must be UTF-8 JSON text.
+fn segment_body<'a>(
+    bytes: &'a [u8],
+    route_type: Option<&str>,
+) -> Result<protocol::segment::Body<'a>, BodyError> {
+    let text = std::str::from_utf8(bytes).map_err(|error| BodyError::NotJson(error.to_string()))?;
+    protocol::segment::parse(text, route_type)
 }
 
 /// Every PostHog capture route: `/batch`, `/capture`, `/e`, `/i/v0/e`, with or without `/`.
@@ -338,10 +375,14 @@ mod tests {
 
     #[test]
     fn form_bodies_carry_json_plain_or_in_base64() {
-        assert_eq!(form_data(b"data=%7B%22a%22%3A1%7D"), Some(json!({"a": 1})));
+        assert_eq!(form_data(b"data=%7B%22a%22%3A1%7D").unwrap(), r#"{"a":1}"#);
         assert_eq!(
-            form_data(b"ver=1&data=eyJhIjoxfQ%3D%3D"),
-            Some(json!({"a": 1}))
+            form_data(b"ver=1&data=eyJhIjoxfQ%3D%3D").unwrap(),
+            r#"{"a":1}"#
+        );
+        assert_eq!(
+            parse_body(b"data=eyJhIjoxfQ%3D%3D").unwrap(),
+            json!({"a": 1})
         );
         assert_eq!(form_data(b"data=%zz"), None);
         assert_eq!(form_data(b"nothing=here"), None);

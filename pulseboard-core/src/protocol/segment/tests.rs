@@ -1,19 +1,34 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::NewEvent;
 
+/// `message` mapped as a route reads it: from its JSON text.
+fn map(message: &Value, route_type: Option<&str>) -> Mapped {
+    let text = message.to_string();
+    to_event(&Message::parse(&text).unwrap(), route_type)
+}
+
 #[track_caller]
 fn mapped(message: Value) -> NewEvent {
-    to_event(&message, None).unwrap_or_else(|rejected| panic!("rejected: {}", rejected.reason()))
+    map(&message, None).unwrap_or_else(|rejected| panic!("rejected: {}", rejected.reason()))
 }
 
 #[track_caller]
 fn rejected(message: Value, route_type: Option<&str>) -> (String, NewEvent) {
-    match to_event(&message, route_type) {
+    match map(&message, route_type) {
         Ok(event) => panic!("accepted as {event:?}"),
         Err(rejected) => (rejected.reason().to_owned(), rejected.into_event()),
     }
+}
+
+/// The events of a `/v1/batch` body, rejected messages as their records.
+fn batch_events(body: &str) -> Vec<NewEvent> {
+    let body = parse(body, None).unwrap();
+    body.messages()
+        .iter()
+        .map(|message| to_event(message, None).unwrap_or_else(|rejected| rejected.into_event()))
+        .collect()
 }
 
 #[test]
@@ -22,53 +37,108 @@ fn a_batch_shares_its_envelope_fields_but_not_the_key_or_per_message_fields() {
         "writeKey": "wk", "sentAt": "2026-01-31T12:00:01Z", "timestamp": "2026-01-31T12:00:01Z",
         "batch": [{"type": "track", "event": "a"}, {"type": "track", "event": "b", "sentAt": "own"}, 7],
     });
-    let messages = messages(body, None).unwrap();
+    let events = batch_events(&body.to_string());
     assert_eq!(
-        messages[0],
-        json!({"type": "track", "event": "a", "sentAt": "2026-01-31T12:00:01Z"})
+        events[0].context_json(),
+        Some(r#"{"sentAt":"2026-01-31T12:00:01Z"}"#)
     );
-    assert_eq!(messages[1]["sentAt"], "own");
-    assert_eq!(messages[2], json!(7));
+    assert_eq!(events[0].occurred_at(), None);
+    assert_eq!(events[1].context_json(), Some(r#"{"sentAt":"own"}"#));
+    assert_eq!(events[2].rejection(), Some("message is not a JSON object"));
+    assert_eq!(events[2].payload_json(), "7");
 }
 
 #[test]
 fn a_body_that_is_not_the_envelope_is_a_body_error() {
+    let error = |body: &str, route_type| parse(body, route_type).unwrap_err();
+    assert_eq!(error(r#"{"batch": {}}"#, None), BodyError::NoBatch);
+    assert_eq!(error(r#"{"events": []}"#, None), BodyError::NoBatch);
+    assert_eq!(error(r#""x""#, None), BodyError::NoBatch);
     assert_eq!(
-        messages(json!({"batch": {}}), None),
-        Err(BodyError::NoBatch)
+        error(r#"[{"type": "track"}]"#, Some("track")),
+        BodyError::NotAMessage
     );
-    assert_eq!(
-        messages(json!({"events": []}), None),
-        Err(BodyError::NoBatch)
+    assert!(matches!(
+        error("{\"batch\": [", None),
+        BodyError::NotJson(_)
+    ));
+    assert!(matches!(
+        error("{} {}", Some("track")),
+        BodyError::NotJson(_)
+    ));
+    assert!(
+        parse(r#"{"batch": []}"#, None)
+            .unwrap()
+            .messages()
+            .is_empty()
     );
-    assert_eq!(messages(json!("x"), None), Err(BodyError::NoBatch));
-    assert_eq!(
-        messages(json!([{"type": "track"}]), Some("track")),
-        Err(BodyError::NotAMessage)
-    );
-    assert_eq!(messages(json!({"batch": []}), None), Ok(vec![]));
-    assert_eq!(
-        messages(json!({"event": "e"}), Some("track")),
-        Ok(vec![json!({"event": "e"})])
-    );
+    let single = parse(r#"{"event": "e"}"#, Some("track")).unwrap();
+    assert_eq!(single.messages().len(), 1);
 }
 
 #[test]
 fn the_write_key_is_read_only_when_a_non_empty_string() {
-    assert_eq!(body_write_key(&json!({"writeKey": "wk"})), Some("wk"));
-    assert_eq!(body_write_key(&json!({"writeKey": ""})), None);
-    assert_eq!(body_write_key(&json!({"writeKey": 5})), None);
-    assert_eq!(body_write_key(&json!([])), None);
+    let key = |body: &str, route_type| {
+        parse(body, route_type)
+            .unwrap()
+            .write_key()
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        key(r#"{"writeKey": "wk", "batch": []}"#, None).as_deref(),
+        Some("wk")
+    );
+    assert_eq!(
+        key(r#"{"writeKey": "w\"k"}"#, Some("track")).as_deref(),
+        Some("w\"k")
+    );
+    assert_eq!(key(r#"{"writeKey": "", "batch": []}"#, None), None);
+    assert_eq!(key(r#"{"writeKey": 5, "batch": []}"#, None), None);
+}
+
+#[test]
+fn a_message_is_read_as_a_value_would_be_but_copied_as_sent() {
+    // A repeated key keeps its last value; members are written in key order, values as sent.
+    let text = r#"{"type": "track", "event": "first", "event": "last", "userId": "u\"1",
+        "properties": { "b": 1.50, "a": [ ] }, "z": true, "context": {"sessionId": "s", "sessionId": 9}}"#;
+    let event = to_event(&Message::parse(text).unwrap(), None).unwrap();
+    assert_eq!(
+        (event.event_name(), event.user_id()),
+        ("last", Some("u\"1"))
+    );
+    assert_eq!(event.payload_json(), r#"{ "b": 1.50, "a": [ ] }"#);
+    assert_eq!(event.session_id(), Some("9"));
+    assert_eq!(
+        event.context_json(),
+        Some(r#"{"context":{"sessionId": "s", "sessionId": 9},"z":true}"#)
+    );
+}
+
+#[test]
+fn text_that_is_not_unicode_is_refused_and_never_stored() {
+    let text = r#"{"type": "track", "event": "e", "messageId": "m\ud800", "userId": "u"}"#;
+    let rejected = to_event(&Message::parse(text).unwrap(), None).unwrap_err();
+    assert_eq!(
+        rejected.reason(),
+        "messageId contains a lone UTF-16 surrogate escape"
+    );
+    let record = rejected.into_event();
+    assert_eq!((record.user_id(), record.message_id()), (Some("u"), None));
+    assert_eq!(record.payload_json(), "{}");
+
+    // A key that is not Unicode makes the whole body unreadable, as any strict JSON reader.
+    let text = r#"{"batch": [{"type": "track", "\udc00": 1}]}"#;
+    assert!(matches!(parse(text, None), Err(BodyError::NotJson(_))));
 }
 
 #[test]
 fn the_message_type_wins_over_the_route_and_is_read_in_any_case() {
-    let event = to_event(&json!({"type": "Identify", "userId": "u"}), Some("track")).unwrap();
+    let event = map(&json!({"type": "Identify", "userId": "u"}), Some("track")).unwrap();
     assert_eq!(
         (event.event_name(), event.event_type()),
         ("identify", "identify")
     );
-    let event = to_event(&json!({"event": "e"}), Some("track")).unwrap();
+    let event = map(&json!({"event": "e"}), Some("track")).unwrap();
     assert_eq!(event.event_type(), "track");
 }
 
