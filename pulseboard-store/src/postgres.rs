@@ -242,7 +242,7 @@ impl PostgresStore {
         task_id: &str,
         events: &[EventToInsert<'_>],
     ) -> StoreResult<Vec<InsertedRow>> {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::HashSet::default();
         let first_of_each_id: Vec<EventToInsert<'_>> = events
             .iter()
             .filter(|event| message_key(event).is_none_or(|key| seen.insert(key)))
@@ -395,7 +395,7 @@ impl EventStore for PostgresStore {
         let stored = if inserted.len() < events.len() {
             self.stored_message_ids(events).await?
         } else {
-            StoredIds::new()
+            StoredIds::default()
         };
         match_inserted(events, task_id, &inserted, &stored)
     }

@@ -55,7 +55,7 @@ pub(super) async fn insert_rows(
     let stored = if inserted.len() < events.len() {
         stored_message_ids(connection, events).await?
     } else {
-        StoredIds::new()
+        StoredIds::default()
     };
     Ok((inserted, stored))
 }
