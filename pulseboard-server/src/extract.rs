@@ -195,6 +195,15 @@ impl Sender {
         Ok(accepted)
     }
 
+    /// 429 when this sender is over its rate already. Checked before a request's body is read
+    /// or parsed, so a flood costs the server as little as possible.
+    pub(crate) async fn refuse_if_over_rate(&self, state: &AppState) -> Result<(), ApiError> {
+        match state.sender_rates().check(self.rate_id()) {
+            Ok(()) => Ok(()),
+            Err(wait) => Err(refuse_over_rate(state, wait).await),
+        }
+    }
+
     /// The sender a bearer token names: a write key, or a logged-in user.
     async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match bearer_token(parts) {
@@ -225,11 +234,7 @@ impl FromRequestParts<AppState> for Sender {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let sender = Self::authenticate(parts, state).await?;
-        // Over its rate already: refused before its body is read or parsed, so a flood costs
-        // the server as little as possible.
-        if let Err(wait) = state.sender_rates().check(sender.rate_id()) {
-            return Err(refuse_over_rate(state, wait).await);
-        }
+        sender.refuse_if_over_rate(state).await?;
         Ok(sender)
     }
 }

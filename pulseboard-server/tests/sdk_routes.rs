@@ -414,6 +414,19 @@ async fn wrong_missing_and_revoked_keys_get_401_and_unreadable_bodies_400_as_jso
         assert_eq!(body["code"], "invalid_write_key");
         assert!(body["message"].is_string() && body["detail"].is_string());
     }
+    // A key outside the body (Segment's header, Snowplow's path) is refused before the body is
+    // read: an unreadable body gets the key's 401, not the body's 400.
+    let (status, _, body) = post_raw(
+        app,
+        "/v1/batch",
+        &[("authorization", &basic(&wrong))],
+        b"{not json".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let snowplow = format!("/s/{wrong}/com.snowplowanalytics.snowplow/tp2");
+    let (status, _, body) = post_raw(app, &snowplow, &[], b"{not json".to_vec()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let (status, _, body) = post_raw(
         app,
         "/v1/batch",

@@ -11,7 +11,7 @@ mod write_keys;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -76,8 +76,8 @@ fn native_ingest_routes() -> Router<AppState> {
 fn sdk_routes(max_body_bytes: usize) -> Router<AppState> {
     let segment = |route_type: Option<&'static str>| {
         post(
-            move |State(state): State<AppState>, headers: HeaderMap, body: sdk::SdkBytes| {
-                sdk::segment(state, headers, body, route_type)
+            move |State(state): State<AppState>, request: axum::extract::Request| {
+                sdk::segment(state, request, route_type)
             },
         )
         .options(preflight)

@@ -255,6 +255,15 @@ async fn sender_of(state: &AppState, key: Option<&str>) -> Result<Sender, SdkErr
     Ok(Sender::with_key(found))
 }
 
+/// The sender of a key sent outside the body (Segment's header, Snowplow's path), checked
+/// before the body is read: a wrong key gets 401, and a sender over its rate 429, without the
+/// body ever being read, as on the native routes.
+async fn sender_before_body(state: &AppState, key: &str) -> Result<Sender, SdkError> {
+    let sender = sender_of(state, Some(key)).await?;
+    sender.refuse_if_over_rate(state).await?;
+    Ok(sender)
+}
+
 /// Segment's key: the Basic auth user name (password empty), else a bearer token.
 fn segment_header_key(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -272,14 +281,19 @@ fn segment_header_key(headers: &HeaderMap) -> Option<String> {
     bearer_token_of(value).map(str::to_owned)
 }
 
-/// `POST /v1/batch` and the single-message routes (`/v1/track`, …; `route_type` set). The body
-/// is read in place: messages are mapped from slices of its text.
+/// `POST /v1/batch` and the single-message routes (`/v1/track`, …; `route_type` set). A key in
+/// the `Authorization` header is checked before the body is read; without one, the body's
+/// `writeKey` is used. The body is read in place: messages are mapped from slices of its text.
 pub(crate) async fn segment(
     state: AppState,
-    headers: HeaderMap,
-    SdkBytes(bytes): SdkBytes,
+    request: Request,
     route_type: Option<&'static str>,
 ) -> Result<Json<Value>, SdkError> {
+    let header_sender = match segment_header_key(request.headers()) {
+        Some(key) => Some(sender_before_body(&state, &key).await?),
+        None => None,
+    };
+    let SdkBytes(bytes) = SdkBytes::from_request(request, &state).await?;
     let form_text;
     let body = match segment_body(&bytes, route_type) {
         Err(BodyError::NotJson(error)) => {
@@ -288,8 +302,10 @@ pub(crate) async fn segment(
         }
         read => read?,
     };
-    let key = segment_header_key(&headers).or_else(|| body.write_key().map(str::to_owned));
-    let sender = sender_of(&state, key.as_deref()).await?;
+    let sender = match header_sender {
+        Some(sender) => sender,
+        None => sender_of(&state, body.write_key()).await?,
+    };
     let mapped = body
         .messages()
         .iter()
@@ -329,11 +345,12 @@ pub(crate) async fn posthog(
 pub(crate) async fn snowplow(
     State(state): State<AppState>,
     key: Result<Path<String>, PathRejection>,
-    SdkBody(body): SdkBody,
+    request: Request,
 ) -> Result<&'static str, SdkError> {
     // A key that does not even decode is no key: 401 like any unknown one.
     let key = key.map(|Path(key)| key).unwrap_or_default();
-    let sender = sender_of(&state, Some(&key)).await?;
+    let sender = sender_before_body(&state, &key).await?;
+    let SdkBody(body) = SdkBody::from_request(request, &state).await?;
     let messages = protocol::snowplow::messages(body)?;
     let mapped = messages.iter().map(protocol::snowplow::to_event).collect();
     store(&state, &sender, mapped).await?;
