@@ -4,7 +4,10 @@
 //! fast hash is enough for a token that cannot be guessed, and it lets every request be checked
 //! in microseconds, unlike a password hash. Found keys are cached for at most
 //! [`KEY_CACHE_TTL`], so a key revoked through any server process stops working on every
-//! process within that time. Use counts (events, last use) are summed in memory and flushed to
+//! process within that time. Keys found unknown (or revoked) are remembered as unknown for as
+//! long, so a fleet of apps still sending a revoked key, or a guesser, costs the store one
+//! lookup per key and interval instead of one per request. (A remembered unknown key cannot be
+//! created meanwhile: keys are 256 random bits, never chosen by a client.) Use counts (events, last use) are summed in memory and flushed to
 //! the store every [`USE_FLUSH_INTERVAL`]: a crash loses at most that much of the statistics,
 //! never an event.
 
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use pulseboard_store::{EventStore, StoreError, WriteKey, WriteKeyId, WriteKeyUse};
+use pulseboard_telemetry::prometheus::Counter;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -24,7 +28,8 @@ const KEY_RANDOM_BYTES: usize = 32;
 /// How long a found key is trusted without asking the store: the bound on how long a revoked
 /// key keeps working on another process.
 pub(crate) const KEY_CACHE_TTL: Duration = Duration::from_millis(500);
-/// Cached keys kept at most; the cache is emptied when it grows past this.
+/// Cached keys kept at most, found and unknown each; a cache is emptied when it grows past
+/// this, so random keys cannot grow it without bound nor push found keys out.
 const KEY_CACHE_CAPACITY: usize = 10_000;
 /// How often use counts go to the store.
 pub(crate) const USE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -50,7 +55,10 @@ pub(crate) fn looks_like_write_key(token: &str) -> bool {
 pub struct WriteKeys {
     store: Arc<dyn EventStore>,
     cache: Mutex<HashMap<String, (WriteKey, Instant)>>,
+    /// Hashes of keys the store did not know, with when it said so.
+    unknown: Mutex<HashMap<String, Instant>>,
     uses: Mutex<HashMap<WriteKeyId, WriteKeyUse>>,
+    lookups: Counter,
 }
 
 impl WriteKeys {
@@ -59,8 +67,15 @@ impl WriteKeys {
         Self {
             store,
             cache: Mutex::default(),
+            unknown: Mutex::default(),
             uses: Mutex::default(),
+            lookups: Counter::default(),
         }
+    }
+
+    /// Keys looked up in the store, the cache missed: `pulseboard_write_key_lookups_total`.
+    pub(crate) fn store_lookups(&self) -> u64 {
+        self.lookups.get()
     }
 
     /// The active key `key` names, or `None` when it is unknown or revoked.
@@ -72,9 +87,14 @@ impl WriteKeys {
         if let Some(found) = self.cached(&hashed) {
             return Ok(Some(found));
         }
+        if self.known_unknown(&hashed) {
+            return Ok(None);
+        }
+        self.lookups.inc_by(1);
         let found = self.store.find_write_key(&hashed).await?;
-        if let Some(found) = &found {
-            self.remember(hashed, found.clone());
+        match &found {
+            Some(found) => self.remember(hashed, found.clone()),
+            None => self.remember_unknown(hashed),
         }
         Ok(found)
     }
@@ -142,6 +162,24 @@ impl WriteKeys {
         let cache = self.cache.lock().ok()?;
         let (key, found_at) = cache.get(hashed)?;
         (found_at.elapsed() < KEY_CACHE_TTL).then(|| key.clone())
+    }
+
+    fn known_unknown(&self, hashed: &str) -> bool {
+        let Ok(unknown) = self.unknown.lock() else {
+            return false;
+        };
+        unknown
+            .get(hashed)
+            .is_some_and(|told_at| told_at.elapsed() < KEY_CACHE_TTL)
+    }
+
+    fn remember_unknown(&self, hashed: String) {
+        if let Ok(mut unknown) = self.unknown.lock() {
+            if unknown.len() >= KEY_CACHE_CAPACITY {
+                unknown.clear();
+            }
+            unknown.insert(hashed, Instant::now());
+        }
     }
 
     fn remember(&self, hashed: String, key: WriteKey) {

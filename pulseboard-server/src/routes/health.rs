@@ -43,6 +43,12 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, 
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = String::new();
     state.metrics().render(&mut body, state.ingest().backlog());
+    pulseboard_telemetry::prometheus::write_counter(
+        &mut body,
+        "pulseboard_write_key_lookups_total",
+        "Write keys looked up in the store: cache misses, found or unknown.",
+        state.write_keys().store_lookups(),
+    );
     if let Some(worker) = state.worker_metrics() {
         worker.render(&mut body);
     }
