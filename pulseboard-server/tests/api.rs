@@ -817,11 +817,11 @@ async fn replay_sends_the_callers_failures_through_processing_again(app: &TestAp
     let (status, body) = replay(json!({"ids": [rejected, processed, others]})).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"replayed": 1})));
     // Committed `enqueued` before the answer; the same rules judge it again (here: the same
-    // way), and its attempts go on.
+    // way), in a run of attempts that starts over.
     let again = app.wait_final(&token, rejected).await;
     assert_eq!(
         (&again["status"], &again["attempts"]),
-        (&json!("validation_error"), &json!(2)),
+        (&json!("validation_error"), &json!(1)),
         "{again}"
     );
     let (_, by_status) =

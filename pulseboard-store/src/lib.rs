@@ -127,8 +127,8 @@ pub trait EventStore: Send + Sync + 'static {
     async fn events_for_task(&self, task_id: &str) -> StoreResult<Vec<StoredEvent>>;
 
     /// Moves up to `limit` of `owner`'s (every user's with `None`, for the operator) replayable
-    /// events that `selection` matches back to `enqueued` (error cleared, attempts kept,
-    /// `updated_at` now), lowest ids first; their ids.
+    /// events that `selection` matches back to `enqueued` (error cleared, `attempts` back to 0
+    /// for a fresh retry budget, `updated_at` now), lowest ids first; their ids.
     async fn replay_events(
         &self,
         owner: Option<UserId>,

@@ -719,7 +719,7 @@ impl EventStore for PostgresStore {
                    AND ($4::timestamptz IS NULL OR created_at >= $4) \
                    AND ($5::timestamptz IS NULL OR created_at < $5) \
                  ORDER BY id LIMIT $6 FOR UPDATE) \
-             UPDATE events e SET status = $7, processing_error = NULL, updated_at = $8 \
+             UPDATE events e SET status = $7, processing_error = NULL, attempts = 0, updated_at = $8 \
              FROM picked WHERE e.id = picked.id AND e.status = ANY($2) \
              RETURNING e.id",
         )

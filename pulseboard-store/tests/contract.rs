@@ -1116,8 +1116,8 @@ async fn replay_moves_only_the_owners_failures_back_to_enqueued(store: Arc<dyn E
             replayed.processing_error,
             replayed.attempts
         ),
-        (EventStatus::Enqueued, None, 1),
-        "back to enqueued, error cleared, attempts kept"
+        (EventStatus::Enqueued, None, 0),
+        "back to enqueued, error cleared, a fresh retry budget"
     );
     assert_eq!(store.load_unfinished(&[ids[1]]).await.unwrap().len(), 1);
 
@@ -1399,13 +1399,8 @@ async fn the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write(
     };
     store.replay_events(None, &replay, 10).await.unwrap();
     check("a replay").await;
-    store
-        .apply_outcomes(&[EventOutcome {
-            attempts_before: 1,
-            ..processed(ids[2])
-        }])
-        .await
-        .unwrap();
+    // A replay starts the event's attempts over: this one is the first of its new run.
+    store.apply_outcomes(&[processed(ids[2])]).await.unwrap();
     assert_eq!(
         activity_totals(store.as_ref()).await,
         (82, 3, 3),

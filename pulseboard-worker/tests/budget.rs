@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{postgres, processed_outcome, redis_queue, submit};
 use pulseboard_core::EventStatus;
-use pulseboard_store::{EventId, EventStore};
+use pulseboard_store::{EventId, EventStore, ReplaySelection};
 use pulseboard_worker::{
     EmbeddedQueue, EmbeddedWorker, JobError, JobQueue, ProcessEvents, WorkerMetrics, WorkerOptions,
     embedded_queue, run_job, sweep_once,
@@ -96,6 +96,46 @@ async fn a_redelivered_job_spends_only_what_is_left_of_the_stored_budget() {
         "{:?}",
         event.processing_error
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_failure_gets_the_whole_budget_again() {
+    let (url, store) = postgres().await;
+    let id = stored_event(&store).await;
+    // It failed for good earlier: four attempts, then given up on.
+    for _ in 0..4 {
+        store
+            .record_retry(&[id], "Processing error: down")
+            .await
+            .unwrap();
+    }
+    store
+        .mark_failed(&[id], "Processing error: gave up")
+        .await
+        .unwrap();
+    let replay = ReplaySelection {
+        ids: Some(vec![id]),
+        ..Default::default()
+    };
+    assert_eq!(store.replay_events(None, &replay, 10).await.unwrap(), [id]);
+    // The database fails again (40001 serialization_failure: transient).
+    refuse_outcomes_with(&url, "40001").await;
+    let metrics = Arc::new(WorkerMetrics::default());
+    let context = fast_retries().job_context(store.clone(), metrics.clone());
+
+    let result = run_job(&context, &job(id)).await;
+
+    assert!(
+        matches!(result, Err(JobError::GaveUp { attempts: 4, .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        metrics.retried.get(),
+        3,
+        "retried three times before giving up"
+    );
+    let event = store.get_event(id, None).await.unwrap().unwrap();
+    assert_eq!((event.status, event.attempts), (EventStatus::Failed, 4));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -545,7 +545,7 @@ impl EventStore for SqliteStore {
     ) -> StoreResult<Vec<EventId>> {
         let mut writer = self.writer().await?;
         let replayed: Result<Vec<i64>, _> = sqlx::query_scalar(
-            "UPDATE events SET status = ?7, processing_error = NULL, updated_at = ?8 \
+            "UPDATE events SET status = ?7, processing_error = NULL, attempts = 0, updated_at = ?8 \
              WHERE id IN (SELECT id FROM events \
                           WHERE (?1 IS NULL OR user_id = ?1) \
                             AND status IN (SELECT value FROM json_each(?2)) \
