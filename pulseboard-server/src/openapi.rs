@@ -483,7 +483,7 @@ fn schemas(max_batch_events: usize) -> Value {
         .collect();
     let nullable_time = json!({"type": "string", "format": "date-time", "nullable": true});
     let replay_request = json!({"type": "object",
-        "description": "ids, or a status (with optional created_from / created_until). Only validation_error and failed events are replayed; their attempts go on counting. null is the same as absent.",
+        "description": "ids, or a status (with optional created_from / created_until). Only validation_error and failed events are replayed; their attempts start over at 0 (a fresh retry budget). null is the same as absent.",
         "properties": {"ids": {"type": "array", "minItems": 1, "maxItems": 1000, "nullable": true,
                                "items": {"type": "integer", "format": "int64"}},
             "status": {"type": "string", "enum": replayable, "nullable": true},
