@@ -136,6 +136,17 @@ pub trait EventStore: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<EventId>>;
 
+    /// Takes or renews the lease `name` for `holder` for `ttl`: true when `holder` holds it
+    /// now, because it was free, expired, or `holder`'s already. Upkeep that one process at a
+    /// time should do (the retention purge) runs only while its lease is held; a holder that
+    /// stops renewing loses it after `ttl`.
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool>;
+
     /// One round of the retention purge: looks at up to `limit` events after `after` in id
     /// order (ids follow creation time) and deletes those created before `cutoff` that are
     /// final, with what else only they kept (their task's lookup row). Unfinished old events

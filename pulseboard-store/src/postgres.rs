@@ -868,6 +868,28 @@ impl EventStore for PostgresStore {
         Ok(())
     }
 
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool> {
+        // The database's clock judges expiry: the holders' clocks may disagree.
+        let held: Option<String> = sqlx::query_scalar(
+            "INSERT INTO upkeep_leases AS l (name, holder, expires_at) \
+             VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3)) \
+             ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
+             WHERE l.holder = EXCLUDED.holder OR l.expires_at < clock_timestamp() \
+             RETURNING l.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ttl.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(held.is_some())
+    }
+
     async fn forget_login_attempts_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let result = sqlx::query("DELETE FROM login_attempts WHERE attempted_at < $1")
             .bind(before)

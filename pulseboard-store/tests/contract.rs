@@ -74,7 +74,26 @@ contract_tests!(
     a_purged_events_message_id_can_be_used_again,
     the_dashboard_counters_agree_with_the_rows_after_every_kind_of_write,
     login_attempts_are_counted_per_key_newest_first_and_forgotten,
+    a_lease_is_held_by_one_holder_until_it_expires,
 );
+
+async fn a_lease_is_held_by_one_holder_until_it_expires(store: Arc<dyn EventStore>) {
+    let ttl = std::time::Duration::from_millis(300);
+    let hold = |holder: &'static str| {
+        let store = store.clone();
+        async move { store.hold_lease("retention", holder, ttl).await.unwrap() }
+    };
+    assert!(hold("a").await, "a free lease is taken");
+    assert!(!hold("b").await, "held by another");
+    assert!(hold("a").await, "renewed by its holder");
+    assert!(
+        store.hold_lease("other-task", "b", ttl).await.unwrap(),
+        "each name is a lease of its own"
+    );
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(100)).await;
+    assert!(hold("b").await, "taken over once expired");
+    assert!(!hold("a").await, "the old holder lost it");
+}
 
 async fn user(store: &Arc<dyn EventStore>, email: &str) -> User {
     let new = NewUser {

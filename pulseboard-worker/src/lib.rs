@@ -29,7 +29,7 @@ pub use sweep::{
     GenerationWatch, QUEUE_LOSS_CHECK, SweepError, SweepSettings, run_recovery_sweep, sweep_before,
     sweep_once,
 };
-pub use upkeep::{PurgeError, purge_once, run_upkeep};
+pub use upkeep::{PURGE_LEASE, PurgeError, purge_once, run_upkeep};
 mod options;
 
 pub use options::WorkerOptions;

@@ -5,7 +5,9 @@
 //!   ([`EventStore::refresh_planner_statistics`]);
 //! - every [`PURGE_INTERVAL`], retention: events older than `PULSEBOARD_RETENTION_DAYS` in a
 //!   final state are deleted, in small rounds with pauses between them, so the purge never
-//!   holds locks or the store for long;
+//!   holds locks or the store for long. Every server and worker runs the upkeep; the purge
+//!   runs in the one that holds its lease in the store ([`PURGE_LEASE`]), so processes never
+//!   purge the same rows side by side;
 //! - every [`PURGE_INTERVAL`] too, login attempts older than the longest throttling window
 //!   are forgotten.
 
@@ -26,6 +28,11 @@ const ROUND_PAUSE: Duration = Duration::from_millis(50);
 const FOLD_INTERVAL: Duration = Duration::from_secs(5);
 /// Time between two retention purges.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// The store lease the retention purge runs under.
+pub const PURGE_LEASE: &str = "retention-purge";
+/// How long the purge's lease lasts unrenewed. Longer than [`PURGE_INTERVAL`], so a live
+/// holder keeps it from one purge to the next; a holder that died frees it after this.
+const PURGE_LEASE_TTL: Duration = Duration::from_secs(3 * 60);
 
 /// Why a retention purge stopped; the next one tries again.
 #[derive(Debug, thiserror::Error)]
@@ -38,21 +45,33 @@ pub enum PurgeError {
     Store(#[from] StoreError),
 }
 
-/// Deletes every final event created more than `keep` ago; returns how many.
-pub async fn purge_once(store: &dyn EventStore, keep: Duration) -> Result<u64, PurgeError> {
+/// Deletes every final event created more than `keep` ago, as `holder` of the purge's lease;
+/// returns how many, or `None` when another process holds the lease (and purges). The lease is
+/// renewed before every round; a purge that loses it stops after the round it was in.
+pub async fn purge_once(
+    store: &dyn EventStore,
+    keep: Duration,
+    holder: &str,
+) -> Result<Option<u64>, PurgeError> {
     let cutoff = chrono::Duration::from_std(keep)
         .ok()
         .and_then(|keep| Utc::now().checked_sub_signed(keep))
         .ok_or(PurgeError::RetentionTooLong(keep))?;
     let (mut after, mut deleted) = (None, 0);
     loop {
+        if !store
+            .hold_lease(PURGE_LEASE, holder, PURGE_LEASE_TTL)
+            .await?
+        {
+            return Ok(after.is_some().then_some(deleted));
+        }
         let round = store
             .purge_finished_before(cutoff, after, ROUND_EVENTS)
             .await?;
         deleted += round.deleted;
         match round.next {
             Some(next) => after = Some(next),
-            None => return Ok(deleted),
+            None => return Ok(Some(deleted)),
         }
         tokio::time::sleep(ROUND_PAUSE).await;
     }
@@ -76,12 +95,16 @@ pub async fn run_upkeep(
             Err(error) => warn!(error = %error, "analyzing the events table failed"),
         }
     });
+    // This process's name as a lease holder: unique, so two processes never share a lease.
+    let holder = format!("{}-{}", std::process::id(), ulid::Ulid::generate());
     let purge = async {
         let Some(keep) = retention else { return };
         every(PURGE_INTERVAL, &shutdown, || async {
-            match purge_once(store.as_ref(), keep).await {
-                Ok(0) => {}
-                Ok(deleted) => info!(events = deleted, "retention purge deleted old final events"),
+            match purge_once(store.as_ref(), keep, &holder).await {
+                Ok(None | Some(0)) => {}
+                Ok(Some(deleted)) => {
+                    info!(events = deleted, "retention purge deleted old final events");
+                }
                 Err(error) => warn!(error = %error, "retention purge failed; will try again"),
             }
         })

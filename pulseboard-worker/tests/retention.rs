@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{postgres, processed_outcome, spawn_worker, submit};
 use pulseboard_store::EventOutcome;
-use pulseboard_worker::embedded_queue;
+use pulseboard_worker::{embedded_queue, purge_once};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_deletes_final_events_older_than_the_retention() {
@@ -55,4 +55,50 @@ async fn the_worker_deletes_final_events_older_than_the_retention() {
     );
     let unfinished = store.get_event(ids[3], None).await.unwrap();
     assert!(unfinished.is_some(), "old but unfinished: kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_purging_at_once_leave_it_to_the_lease_holder() {
+    let (url, store) = postgres().await;
+    let context =
+        pulseboard_worker::WorkerOptions::default().job_context(store.clone(), Default::default());
+    let (nowhere, _never_run) = embedded_queue(context, 1);
+    // 1,500 old processed events: two rounds of the purge.
+    let ids = submit(store.as_ref(), &nowhere, 1_500, 500, "{}").await;
+    let outcomes: Vec<EventOutcome> = ids.iter().map(|&id| processed_outcome(id)).collect();
+    store.apply_outcomes(&outcomes).await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE events SET created_at = created_at - interval '3 days'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let keep = Duration::from_secs(2 * 24 * 3600);
+
+    let (first, second) = tokio::join!(
+        purge_once(store.as_ref(), keep, "process-a"),
+        purge_once(store.as_ref(), keep, "process-b"),
+    );
+
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut purged = [first, second];
+    purged.sort();
+    assert_eq!(
+        purged,
+        [None, Some(1_500)],
+        "one purged everything, the other nothing"
+    );
+    for id in [ids[0], ids[1_499]] {
+        assert!(store.get_event(id, None).await.unwrap().is_none());
+    }
+    // The holder keeps the lease from one purge to the next; the other stays out.
+    let (holder, other) = if first.is_some() {
+        ("process-a", "process-b")
+    } else {
+        ("process-b", "process-a")
+    };
+    assert_eq!(purge_once(store.as_ref(), keep, other).await.unwrap(), None);
+    assert_eq!(
+        purge_once(store.as_ref(), keep, holder).await.unwrap(),
+        Some(0)
+    );
 }

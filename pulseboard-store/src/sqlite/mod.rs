@@ -726,6 +726,31 @@ impl EventStore for SqliteStore {
         Ok(())
     }
 
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool> {
+        let now_ms = Utc::now().timestamp_millis();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let mut writer = self.writer().await?;
+        let held: Result<Option<String>, _> = sqlx::query_scalar(
+            "INSERT INTO upkeep_leases AS l (name, holder, expires_at_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 expires_at_ms = excluded.expires_at_ms \
+             WHERE l.holder = excluded.holder OR l.expires_at_ms < ?4 \
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now_ms.saturating_add(ttl_ms))
+        .bind(now_ms)
+        .fetch_optional(writer.connection())
+        .await;
+        Ok(writer.finish(held).await?.is_some())
+    }
+
     async fn forget_login_attempts_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let mut writer = self.writer().await?;
         let result = sqlx::query("DELETE FROM login_attempts WHERE attempted_at < ?1")
