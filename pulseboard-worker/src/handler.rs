@@ -1,6 +1,7 @@
 //! The apalis task handler shared by both queue backends.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
 use apalis::prelude::{AbortError, BoxDynError, Data, TaskId};
@@ -19,16 +20,36 @@ pub(crate) async fn handle_task(
 ) -> Result<JobSummary, BoxDynError> {
     let started = Instant::now();
     context.metrics.jobs_started.inc_by(1);
-    context.metrics.jobs_in_flight.add(1);
+    let running = Running::start(&context);
     renew_lease_if_it_waited_long(&context, &job, &task_id).await;
     let result = run_job(&context, &job).await;
-    context.metrics.jobs_in_flight.add(-1);
+    drop(running);
     context
         .metrics
         .job_duration
         .observe(started.elapsed().as_secs_f64());
     debug!(task.id = %task_id, job.events = job.event_ids.len(), elapsed_ms = started.elapsed().as_millis() as u64, "task finished");
     result.map_err(|error| AbortError::new(error).into())
+}
+
+/// A job counted as running (in [`JobContext::jobs_running`] and the in-flight gauge) until it
+/// is dropped: when its handler ends, and also when a replaced worker drops the handler's
+/// future midway, which would skip a decrement written after the `await`.
+struct Running<'a>(&'a JobContext);
+
+impl<'a> Running<'a> {
+    fn start(context: &'a JobContext) -> Self {
+        context.running.fetch_add(1, Ordering::Relaxed);
+        context.metrics.jobs_in_flight.add(1);
+        Self(context)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.jobs_in_flight.add(-1);
+    }
 }
 
 /// Touches the job's events when it waited so long in the queue that its attempt could outlast

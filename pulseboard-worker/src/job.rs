@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -79,6 +80,17 @@ pub struct JobContext {
     pub metrics: Arc<WorkerMetrics>,
     /// The loads and outcome writes of jobs running at the same time, merged.
     pub(crate) merged: MergedStoreCalls,
+    /// Jobs whose handler runs now, in this process (see [`JobContext::jobs_running`]).
+    pub(crate) running: AtomicUsize,
+}
+
+impl JobContext {
+    /// Jobs whose handler is running now in this process, however long they take (each
+    /// attempt is bounded by the time limit). A queue worker whose heartbeat is silent while
+    /// this is above 0 is busy, not stalled.
+    pub fn jobs_running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
 }
 
 /// Runs a job to its end: attempts until success, or until the retry policy gives up, and then

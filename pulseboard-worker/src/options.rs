@@ -1,6 +1,7 @@
 //! Worker settings shared by the `pulseboard-worker` binary and the embedded server.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use pulseboard_core::{Lease, Processor, RetryPolicy};
@@ -81,6 +82,7 @@ impl WorkerOptions {
                 attempt_time_limit: Duration::from_secs(self.job_time_limit_secs),
             },
             metrics,
+            running: AtomicUsize::new(0),
         })
     }
 

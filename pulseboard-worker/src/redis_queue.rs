@@ -179,13 +179,22 @@ impl RedisQueue {
     /// it counts as orphaned (how long it was silent), checking every heartbeat interval; never
     /// while it beats. A worker not registered yet counts from the first check. An unreachable
     /// Redis is not silence: the worker's own connection errors handle that.
-    pub async fn until_heartbeat_stops(&self, name: &str) -> Duration {
+    ///
+    /// apalis-redis beats only while a worker has a free slot, so a worker whose slots all run
+    /// long jobs (a store outage's retries, a statement waiting on a lock) falls silent too.
+    /// While `busy()` says the worker's jobs are running, this beats for it instead: such a
+    /// worker is not reported, and other workers do not take its jobs as orphans.
+    pub async fn until_heartbeat_stops(&self, name: &str, busy: impl Fn() -> bool) -> Duration {
         let interval = self.settings.heartbeat;
         let allowed = self.config().orphaned_duration();
         let watching_since = unix_now();
         let mut connection = self.connection.clone();
         loop {
             tokio::time::sleep(interval).await;
+            if busy() {
+                self.beat_for(name).await;
+                continue;
+            }
             let last_beat: Result<Option<f64>, _> = redis::cmd("ZSCORE")
                 .arg(self.config().workers_set())
                 .arg(name)
@@ -197,6 +206,23 @@ impl RedisQueue {
             if silent > allowed {
                 return silent;
             }
+        }
+    }
+
+    /// Records a heartbeat of the worker `name` now, as apalis-redis's own does, if it is still
+    /// registered (one already taken as an orphan stays gone). Best effort: a missed beat is
+    /// retried at the next interval.
+    async fn beat_for(&self, name: &str) {
+        let mut connection = self.connection.clone();
+        let beat = redis::cmd("ZADD")
+            .arg(self.config().workers_set())
+            .arg("XX")
+            .arg(unix_now())
+            .arg(name)
+            .exec_async(&mut connection)
+            .await;
+        if let Err(error) = beat {
+            warn!(worker = %name, error = %error, "could not record a busy worker's heartbeat");
         }
     }
 
@@ -366,7 +392,7 @@ pub async fn run_redis_worker(
         });
         let result = tokio::select! {
             result = running => result,
-            silence = queue.until_heartbeat_stops(&name) => {
+            silence = queue.until_heartbeat_stops(&name, || context.jobs_running() > 0) => {
                 // Dropping the worker drops its jobs' futures; their events stay unfinished in
                 // the store and their tasks are re-enqueued as orphans.
                 warn!(worker = %name, silent_s = silence.as_secs(), "worker stopped heartbeating (stalled); replacing it");

@@ -1,5 +1,5 @@
-//! A queue worker whose heartbeat stops is noticed and replaced; one that beats is left alone.
-//! Real Redis and PostgreSQL.
+//! A queue worker whose heartbeat stops is noticed and replaced; one that beats, or whose jobs
+//! are running (however long), is left alone. Real Redis and PostgreSQL.
 
 mod common;
 
@@ -51,11 +51,35 @@ async fn beat(queue: &RedisQueue, worker: &str) {
         .unwrap();
 }
 
+/// `worker`'s last heartbeat, in Unix seconds.
+async fn last_beat(queue: &RedisQueue, worker: &str) -> Option<u64> {
+    let mut connection = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("ZSCORE")
+        .arg(format!("{}:workers", queue.name()))
+        .arg(worker)
+        .query_async::<Option<f64>>(&mut connection)
+        .await
+        .unwrap()
+        .map(|seconds| seconds as u64)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 #[tokio::test]
-async fn a_beating_worker_is_left_alone_and_a_silent_one_is_noticed() {
+async fn a_beating_or_busy_worker_is_left_alone_and_a_silent_idle_one_is_noticed() {
     let queue = queue().await;
-    beat(&queue, "beating").await;
-    beat(&queue, "silent").await;
+    for worker in ["beating", "silent", "busy"] {
+        beat(&queue, worker).await;
+    }
     let keep_beating = {
         let queue = queue.clone();
         tokio::spawn(async move {
@@ -65,16 +89,21 @@ async fn a_beating_worker_is_left_alone_and_a_silent_one_is_noticed() {
             }
         })
     };
+    let watch = |worker, busy: bool| {
+        let queue = queue.clone();
+        async move {
+            tokio::time::timeout(
+                Duration::from_secs(7),
+                queue.until_heartbeat_stops(worker, move || busy),
+            )
+            .await
+        }
+    };
 
-    let (beating, silent) = tokio::join!(
-        tokio::time::timeout(
-            Duration::from_secs(7),
-            queue.until_heartbeat_stops("beating")
-        ),
-        tokio::time::timeout(
-            Duration::from_secs(7),
-            queue.until_heartbeat_stops("silent")
-        ),
+    let (beating, silent, busy) = tokio::join!(
+        watch("beating", false),
+        watch("silent", false),
+        watch("busy", true)
     );
     keep_beating.abort();
 
@@ -87,14 +116,20 @@ async fn a_beating_worker_is_left_alone_and_a_silent_one_is_noticed() {
         silence > 3 * HEARTBEAT,
         "reported only past three missed heartbeats: {silence:?}"
     );
+    assert!(busy.is_err(), "a busy worker is never reported: {busy:?}");
+    let beat = last_beat(&queue, "busy").await.expect("still registered");
+    assert!(
+        unix_now() - beat <= 2,
+        "the watchdog beat for the busy worker: last beat {beat}"
+    );
 }
 
-/// The stall seen in a load run, made on purpose: one slot, a job blocked on a locked table,
-/// and a second job fetched ahead waiting for the slot. apalis-redis records no heartbeat while a
-/// fetched job waits, so the worker goes silent; it is replaced, and once the table is free every
-/// event is processed exactly once.
+/// A worker whose only slot runs a long job: the job is blocked on a locked table for twice the
+/// orphan window, and a second job fetched ahead waits for the slot. apalis-redis records no
+/// heartbeat meanwhile; the watchdog beats for the worker, so it is neither replaced nor robbed
+/// of its jobs, and once the table is free every event is processed once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_worker_is_replaced_and_its_jobs_are_processed_once() {
+async fn a_worker_busy_with_a_long_job_is_kept_alive_and_processes_each_event_once() {
     let (url, store) = postgres().await;
     let queue = queue_with(RedisSettings {
         prefetch: 2,
@@ -115,25 +150,34 @@ async fn a_silent_worker_is_replaced_and_its_jobs_are_processed_once() {
         concurrency: 1,
         ..WorkerOptions::default()
     };
+    let context = options.job_context(store.clone(), metrics.clone());
+    let name_prefix = format!("watchdog-{}", ulid::Ulid::generate());
     let stop = CancellationToken::new();
     tokio::spawn(run_redis_worker(
         queue.clone(),
-        options.job_context(store.clone(), metrics.clone()),
+        context.clone(),
         WorkerRunSettings {
-            name_prefix: format!("watchdog-{}", ulid::Ulid::generate()),
+            name_prefix: name_prefix.clone(),
             concurrency: 1,
             maintenance_interval: Duration::from_millis(500),
         },
         stop.clone(),
     ));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while metrics.stalled_workers.get() == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the silent worker was not replaced within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // Twice the orphan window (3 missed heartbeats of 1 s), with the job running throughout.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        context.jobs_running(),
+        1,
+        "the blocked job is still running"
+    );
+    assert_eq!(
+        metrics.stalled_workers.get(),
+        0,
+        "a busy worker is not replaced"
+    );
+    let worker = format!("{name_prefix}-1");
+    let beat = last_beat(&queue, &worker).await.expect("still registered");
+    assert!(unix_now() - beat <= 2, "kept alive: last beat {beat}");
     sqlx::raw_sql("COMMIT").execute(&mut locker).await.unwrap();
 
     wait_all_final(store.as_ref(), 3, Duration::from_secs(30)).await;
@@ -145,5 +189,7 @@ async fn a_silent_worker_is_replaced_and_its_jobs_are_processed_once() {
         let event = store.get_event(id, None).await.unwrap().unwrap();
         assert_eq!(event.attempts, 1, "event {id:?} processed once");
     }
+    assert_eq!(metrics.stalled_workers.get(), 0);
+    assert_eq!(context.jobs_running(), 0);
     stop.cancel();
 }
