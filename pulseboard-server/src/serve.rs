@@ -36,6 +36,67 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
 }
 
+/// Files the process keeps open besides client connections and the database pool: the
+/// listener, Redis connections, the SQLite files and their journal, logs, the runtime's own.
+const OTHER_OPEN_FILES: u64 = 64;
+
+impl ConnectionLimits {
+    /// These limits with `max_connections` lowered, if need be, to what the process's
+    /// open-file limit (`ulimit -n`) leaves after `db_pool_size` connections and the other
+    /// files it keeps open, with a warning that says what to change. Past that limit, accepting
+    /// fails and the database pool cannot open connections either: an outage where a bound
+    /// would only refuse the extra clients.
+    pub(crate) fn fit_open_file_limit(self, db_pool_size: u32) -> Self {
+        let Some(open_files) = open_file_limit() else {
+            return self;
+        };
+        let wanted = self.max_connections;
+        let fitted = max_connections_within(open_files, db_pool_size, wanted);
+        if fitted < wanted {
+            tracing::warn!(
+                open_file_limit = open_files,
+                max_connections = fitted,
+                configured = wanted,
+                "the open-file limit (ulimit -n) is too low for PULSEBOARD_MAX_CONNECTIONS \
+                 and the database pool: serving at most {fitted} connections; raise the limit \
+                 (LimitNOFILE= under systemd) to {} or more to allow {wanted}",
+                wanted as u64 + u64::from(db_pool_size) + OTHER_OPEN_FILES
+            );
+        }
+        Self {
+            max_connections: fitted,
+            ..self
+        }
+    }
+}
+
+/// The most client connections `open_files` leave room for, at most `wanted` (and at least 1:
+/// a server that accepts nothing would look dead rather than overloaded).
+fn max_connections_within(open_files: u64, db_pool_size: u32, wanted: usize) -> usize {
+    let room = open_files.saturating_sub(u64::from(db_pool_size) + OTHER_OPEN_FILES);
+    usize::try_from(room)
+        .unwrap_or(usize::MAX)
+        .clamp(1, wanted.max(1))
+}
+
+/// The process's soft open-file limit, from `/proc/self/limits`; `None` where that cannot be
+/// read (not Linux) or the limit is unlimited.
+fn open_file_limit() -> Option<u64> {
+    parse_open_file_limit(&std::fs::read_to_string("/proc/self/limits").ok()?)
+}
+
+/// The soft limit of the `Max open files` line of a `/proc/<pid>/limits` text.
+fn parse_open_file_limit(limits: &str) -> Option<u64> {
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Serves `router` on `listener` until `signal` resolves; then stops accepting and waits for
 /// the open connections to finish their requests.
 pub(crate) async fn serve(
@@ -119,4 +180,43 @@ fn finish(result: Result<(), hyper::Error>, metrics: &ServerMetrics) {
 async fn wait_after_accept_error(error: &std::io::Error) {
     tracing::warn!(error = %error, "accepting a connection failed");
     tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soft_open_file_limit_is_read_from_proc_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             95083                95083                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_open_file_limit(limits), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files     \n";
+        assert_eq!(parse_open_file_limit(unlimited), None);
+        assert_eq!(parse_open_file_limit(""), None);
+        assert!(
+            open_file_limit().is_some(),
+            "this machine's limit is readable"
+        );
+    }
+
+    #[test]
+    fn connections_are_bounded_by_what_the_open_file_limit_leaves() {
+        assert_eq!(max_connections_within(1_024, 16, 3_500), 1_024 - 16 - 64);
+        assert_eq!(max_connections_within(20_000, 16, 3_500), 3_500);
+        assert_eq!(max_connections_within(50, 16, 3_500), 1);
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(1),
+            body_read_timeout: Duration::from_secs(1),
+            max_connections: usize::MAX,
+        };
+        let fitted = limits.fit_open_file_limit(16).max_connections;
+        assert_eq!(
+            fitted as u64,
+            open_file_limit().unwrap() - 16 - OTHER_OPEN_FILES,
+            "this process's own limit"
+        );
+    }
 }

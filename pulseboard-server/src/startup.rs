@@ -105,7 +105,9 @@ pub async fn start(settings: &ServerSettings) -> Result<Pulseboard, StartError> 
     Ok(Pulseboard {
         state,
         announce_dashboard: operator.from_data_dir,
-        connections: settings.connections,
+        connections: settings
+            .connections
+            .fit_open_file_limit(settings.db_pool_size),
         shutdown: background.shutdown,
         tasks: background.tasks,
     })
