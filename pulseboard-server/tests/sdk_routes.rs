@@ -470,24 +470,13 @@ async fn wrong_missing_and_revoked_keys_get_401_and_unreadable_bodies_400_as_jso
     assert!(events(app, &token, "").await.is_empty());
 }
 
-/// A counter's value on `/metrics`.
-async fn metric(app: &TestApp, name: &str) -> u64 {
-    let request = Request::get("/metrics").body(Body::empty()).unwrap();
-    let (_, _, body) = app.send(request).await;
-    let text = body.as_str().unwrap_or_default().to_owned();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} not on /metrics"))
-}
-
 async fn an_unknown_key_costs_the_store_one_lookup_per_cache_interval(app: &TestApp) {
     const LOOKUPS: &str = "pulseboard_write_key_lookups_total";
     /// The server's cache interval for keys, found or unknown.
     const KEY_CACHE_TTL: Duration = Duration::from_millis(500);
     let unknown = format!("pbwk_{}", "1".repeat(64));
     let batch = serde_json::to_vec(&segment_batch("unknown")).unwrap();
-    let before = metric(app, LOOKUPS).await;
+    let before = app.metric(LOOKUPS).await;
     let started = Instant::now();
     for _ in 0..40 {
         let headers = [("authorization", basic(&unknown))];
@@ -496,7 +485,7 @@ async fn an_unknown_key_costs_the_store_one_lookup_per_cache_interval(app: &Test
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     }
     let intervals = started.elapsed().as_millis() / KEY_CACHE_TTL.as_millis() + 1;
-    let lookups = u128::from(metric(app, LOOKUPS).await - before);
+    let lookups = u128::from(app.metric(LOOKUPS).await - before);
     assert!(
         (1..=intervals).contains(&lookups),
         "{lookups} store lookups for 40 requests in {intervals} cache intervals"

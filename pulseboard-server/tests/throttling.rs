@@ -50,17 +50,6 @@ async fn login(
     app.send(request).await
 }
 
-/// A counter's value on `/metrics`.
-async fn metric(app: &TestApp, name: &str) -> u64 {
-    let request = Request::get("/metrics").body(Body::empty()).unwrap();
-    let (_, _, body) = app.send(request).await;
-    let text = body.as_str().unwrap_or_default().to_owned();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
-}
-
 async fn failed_logins_past_the_limit_get_429_before_any_password_is_checked(app: &TestApp) {
     app.register("victim@example.com").await;
     app.register("bystander@example.com").await;
@@ -74,7 +63,7 @@ async fn failed_logins_past_the_limit_get_429_before_any_password_is_checked(app
                 "attempt {attempt}: {body}"
             );
         }
-        let hashes_before = metric(app, "pulseboard_password_hashes_total").await;
+        let hashes_before = app.metric("pulseboard_password_hashes_total").await;
         for password in ["WrongPass123!", "TestPass123!"] {
             let (status, headers, body) = login(app, email, password, "192.0.2.1").await;
             assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{email}: {body}");
@@ -93,12 +82,12 @@ async fn failed_logins_past_the_limit_get_429_before_any_password_is_checked(app
             );
         }
         assert_eq!(
-            metric(app, "pulseboard_password_hashes_total").await,
+            app.metric("pulseboard_password_hashes_total").await,
             hashes_before,
             "a throttled login computes no hash"
         );
     }
-    assert_eq!(metric(app, "pulseboard_logins_throttled_total").await, 4);
+    assert_eq!(app.metric("pulseboard_logins_throttled_total").await, 4);
     let (status, overview) = app
         .call(
             Method::GET,
@@ -200,7 +189,7 @@ async fn a_sender_over_its_rate_gets_429_and_the_others_do_not(app: &TestApp) {
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
     assert_eq!(
-        metric(app, "pulseboard_requests_rate_limited_total").await,
+        app.metric("pulseboard_requests_rate_limited_total").await,
         2
     );
     // Nothing refused was stored: the flooder's key stored its 5, the flooder 1.

@@ -128,6 +128,17 @@ impl TestApp {
         (status, headers, body)
     }
 
+    /// A counter's value on `/metrics`; panics when it is not there.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let request = Request::get("/metrics").body(Body::empty()).unwrap();
+        let (_, _, body) = self.send(request).await;
+        let text = body.as_str().unwrap_or_default().to_owned();
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    }
+
     /// The answer to `request`, its body as the bytes sent.
     async fn send_for_bytes(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
         let response = self
