@@ -30,6 +30,17 @@ pub(crate) fn settle(members: &mut Members<'_>) {
     });
 }
 
+/// Adds `key` to [`settle`]d members, in key order, unless they have it already.
+pub(crate) fn insert_if_absent<'a>(
+    members: &mut Members<'a>,
+    key: &Cow<'a, str>,
+    value: &'a RawValue,
+) {
+    if let Err(at) = members.binary_search_by(|(probe, _)| probe.cmp(key)) {
+        members.insert(at, (key.clone(), value));
+    }
+}
+
 /// The value of `key` in [`settle`]d members.
 pub(crate) fn get<'a>(members: &Members<'a>, key: &str) -> Option<&'a RawValue> {
     members

@@ -136,16 +136,8 @@ impl<'a> Message<'a> {
             return Self(element);
         };
         raw::settle(&mut members);
-        if !shared.is_empty() {
-            let absent: Vec<_> = shared
-                .iter()
-                .filter(|(key, _)| raw::get(&members, key).is_none())
-                .cloned()
-                .collect();
-            if !absent.is_empty() {
-                members.extend(absent);
-                raw::settle(&mut members);
-            }
+        for (key, value) in shared {
+            raw::insert_if_absent(&mut members, key, value);
         }
         Self(Element::Object(members))
     }

@@ -137,7 +137,8 @@ impl FromRequest<AppState> for SdkBytes {
                 }
             })?;
         if bytes.starts_with(&GZIP_MAGIC) {
-            return inflate(&bytes, state.limits().max_sdk_body_bytes).map(|b| Self(b.into()));
+            let inflated = inflate(&bytes, state.limits().max_sdk_body_bytes)?;
+            return Ok(Self(inflated.into()));
         }
         Ok(Self(bytes))
     }
