@@ -30,14 +30,13 @@ pub(crate) fn settle(members: &mut Members<'_>) {
     });
 }
 
-/// Adds `key` to [`settle`]d members, in key order, unless they have it already.
+/// Adds `member` to [`settle`]d members, in key order, unless they have its key already.
 pub(crate) fn insert_if_absent<'a>(
     members: &mut Members<'a>,
-    key: &Cow<'a, str>,
-    value: &'a RawValue,
+    member: &(Cow<'a, str>, &'a RawValue),
 ) {
-    if let Err(at) = members.binary_search_by(|(probe, _)| probe.cmp(key)) {
-        members.insert(at, (key.clone(), value));
+    if let Err(at) = members.binary_search_by(|(probe, _)| probe.cmp(&member.0)) {
+        members.insert(at, member.clone());
     }
 }
 

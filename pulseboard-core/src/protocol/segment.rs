@@ -136,8 +136,8 @@ impl<'a> Message<'a> {
             return Self(element);
         };
         raw::settle(&mut members);
-        for (key, value) in shared {
-            raw::insert_if_absent(&mut members, key, value);
+        for member in shared {
+            raw::insert_if_absent(&mut members, member);
         }
         Self(Element::Object(members))
     }
