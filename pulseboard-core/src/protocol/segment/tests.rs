@@ -126,6 +126,23 @@ fn text_that_is_not_unicode_is_refused_and_never_stored() {
     assert_eq!((record.user_id(), record.message_id()), (Some("u"), None));
     assert_eq!(record.payload_json(), "{}");
 
+    // Inside `properties` it refuses only its own message; the batch's others are stored.
+    let body = r#"{"batch": [{"type": "track", "event": "bad", "messageId": "m-1",
+        "properties": {"a": "\ud800"}}, {"type": "track", "event": "good"}]}"#;
+    let events = batch_events(body);
+    assert_eq!(
+        events[0].rejection(),
+        Some("properties contains a lone UTF-16 surrogate escape")
+    );
+    assert_eq!(
+        (events[0].message_id(), events[0].payload_json()),
+        (Some("m-1"), "{}")
+    );
+    assert_eq!(
+        (events[1].event_name(), events[1].rejection()),
+        ("good", None)
+    );
+
     // A key that is not Unicode makes the whole body unreadable, as any strict JSON reader.
     let text = r#"{"batch": [{"type": "track", "\udc00": 1}]}"#;
     assert!(matches!(parse(text, None), Err(BodyError::NotJson(_))));
