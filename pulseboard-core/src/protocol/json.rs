@@ -9,34 +9,69 @@ use chrono::{DateTime, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use super::raw::Scalar;
+
 /// A client id (`messageId`, `userId`, …): a string, or a number written as one. Absent and
 /// `null` are `None`; any other JSON type is refused with a reason naming `field`.
 pub(crate) fn text<'a>(
     value: Option<&'a Value>,
     field: &str,
 ) -> Result<Option<Cow<'a, str>>, String> {
+    scalar_text(value.map(Scalar::of_value), field)
+}
+
+/// [`text`] of a value already read as a [`Scalar`] (from a `Value` or raw JSON).
+pub(crate) fn scalar_text<'a>(
+    value: Option<Scalar<'a>>,
+    field: &str,
+) -> Result<Option<Cow<'a, str>>, String> {
     match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(Cow::Borrowed(text))),
-        Some(Value::Number(number)) => Ok(Some(Cow::Owned(number.to_string()))),
-        Some(_) => Err(format!("{field} must be a string")),
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Text(text)) => Ok(Some(text)),
+        Some(Scalar::Number(number)) => Ok(Some(Cow::Owned(number))),
+        Some(Scalar::NotUnicode) => Err(lone_surrogate(field)),
+        Some(Scalar::Other) => Err(must_be_a_string(field)),
     }
 }
 
 /// A name the message may give (track `event`, page `name`, …): `None` when absent, `null` or
 /// blank, refused when not a string.
-pub(crate) fn name<'a>(value: Option<&'a Value>, field: &str) -> Result<Option<&'a str>, String> {
+pub(crate) fn name<'a>(
+    value: Option<&'a Value>,
+    field: &str,
+) -> Result<Option<Cow<'a, str>>, String> {
+    scalar_name(value.map(Scalar::of_value), field)
+}
+
+/// [`name`] of a value already read as a [`Scalar`] (from a `Value` or raw JSON).
+pub(crate) fn scalar_name<'a>(
+    value: Option<Scalar<'a>>,
+    field: &str,
+) -> Result<Option<Cow<'a, str>>, String> {
     match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(_) => Err(format!("{field} must be a string")),
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Text(text)) if text.trim().is_empty() => Ok(None),
+        Some(Scalar::Text(text)) => Ok(Some(text)),
+        Some(Scalar::NotUnicode) => Err(lone_surrogate(field)),
+        Some(Scalar::Number(_) | Scalar::Other) => Err(must_be_a_string(field)),
     }
+}
+
+pub(crate) fn must_be_a_string(field: &str) -> String {
+    format!("{field} must be a string")
+}
+
+pub(crate) fn lone_surrogate(field: &str) -> String {
+    format!("{field} contains a lone UTF-16 surrogate escape")
 }
 
 /// An RFC 3339 timestamp (`2026-01-31T12:00:00.123Z`), in UTC.
 pub(crate) fn rfc3339(value: &Value) -> Option<DateTime<Utc>> {
-    let text = value.as_str()?;
+    parse_rfc3339(value.as_str()?)
+}
+
+/// An RFC 3339 timestamp's text, in UTC.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|at| at.with_timezone(&Utc))

@@ -148,9 +148,7 @@ pub fn to_event(message: &Value) -> Mapped {
         draft.refuse("message is not a JSON object");
         return draft.finish(whole);
     };
-    draft.event_name = draft
-        .check(json::name(map.get("event"), "event"))
-        .map(Into::into);
+    draft.event_name = draft.check(json::name(map.get("event"), "event"));
     if draft.event_name.is_none() {
         draft.refuse("capture message without an event name");
     }

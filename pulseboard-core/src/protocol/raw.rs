@@ -79,6 +79,18 @@ pub(crate) enum Scalar<'a> {
     Other,
 }
 
+impl<'a> Scalar<'a> {
+    /// What a parsed `value` holds, in the same terms as [`scalar`].
+    pub(crate) fn of_value(value: &'a serde_json::Value) -> Self {
+        match value {
+            serde_json::Value::Null => Self::Null,
+            serde_json::Value::String(text) => Self::Text(Cow::Borrowed(text)),
+            serde_json::Value::Number(number) => Self::Number(number.to_string()),
+            _ => Self::Other,
+        }
+    }
+}
+
 /// What `raw` holds, read without building a `Value`.
 pub(crate) fn scalar(raw: &RawValue) -> Scalar<'_> {
     let text = raw.get();

@@ -293,8 +293,8 @@ fn read_kind(members: &Members<'_>, route_type: Option<&str>) -> Result<Kind, St
         }
         (Scalar::Null, None) => Err("message without a type".to_owned()),
         (Scalar::Text(kind), _) => Kind::parse(&kind).ok_or_else(|| unknown_type(&kind)),
-        (Scalar::NotUnicode, _) => Err(lone_surrogate("type")),
-        (Scalar::Number(_) | Scalar::Other, _) => Err("type must be a string".to_owned()),
+        (Scalar::NotUnicode, _) => Err(json::lone_surrogate("type")),
+        (Scalar::Number(_) | Scalar::Other, _) => Err(json::must_be_a_string("type")),
     }
 }
 
@@ -319,42 +319,22 @@ fn read_name<'a>(draft: &mut Draft<'a>, members: &Members<'a>, kind: Kind) -> Op
     name_key
 }
 
-/// A client id (`messageId`, `userId`, …): a string, or a number written as one. Absent and
-/// `null` are `None`; any other JSON type is refused with a reason naming `field`.
+/// A client id (`messageId`, …) read in place; see [`json::text`].
 fn text<'a>(value: Option<&'a RawValue>, field: &str) -> Result<Option<Cow<'a, str>>, String> {
-    match value.map(raw::scalar) {
-        None | Some(Scalar::Null) => Ok(None),
-        Some(Scalar::Text(text)) => Ok(Some(text)),
-        Some(Scalar::Number(number)) => Ok(Some(Cow::Owned(number))),
-        Some(Scalar::NotUnicode) => Err(lone_surrogate(field)),
-        Some(Scalar::Other) => Err(format!("{field} must be a string")),
-    }
+    json::scalar_text(value.map(raw::scalar), field)
 }
 
-/// A name the message may give (track `event`, page `name`): `None` when absent, `null` or
-/// blank, refused when not a string.
+/// A name (track `event`, page `name`) read in place; see [`json::name`].
 fn name<'a>(value: Option<&'a RawValue>, field: &str) -> Result<Option<Cow<'a, str>>, String> {
-    match value.map(raw::scalar) {
-        None | Some(Scalar::Null) => Ok(None),
-        Some(Scalar::Text(text)) if text.trim().is_empty() => Ok(None),
-        Some(Scalar::Text(text)) => Ok(Some(text)),
-        Some(Scalar::NotUnicode) => Err(lone_surrogate(field)),
-        Some(Scalar::Number(_) | Scalar::Other) => Err(format!("{field} must be a string")),
-    }
+    json::scalar_name(value.map(raw::scalar), field)
 }
 
-/// An RFC 3339 timestamp string (`2026-01-31T12:00:00.123Z`), in UTC.
+/// An RFC 3339 timestamp string read in place, in UTC.
 fn rfc3339(value: &RawValue) -> Option<DateTime<Utc>> {
-    let Scalar::Text(text) = raw::scalar(value) else {
-        return None;
-    };
-    DateTime::parse_from_rfc3339(&text)
-        .ok()
-        .map(|at| at.with_timezone(&Utc))
-}
-
-fn lone_surrogate(field: &str) -> String {
-    format!("{field} contains a lone UTF-16 surrogate escape")
+    match raw::scalar(value) {
+        Scalar::Text(text) => json::parse_rfc3339(&text),
+        _ => None,
+    }
 }
 
 const NAMES: FieldNames = FieldNames {

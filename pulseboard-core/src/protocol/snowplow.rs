@@ -144,9 +144,7 @@ fn read_name<'a>(
     match kind {
         Kind::Struct => {
             draft.names.event_name = "se_ac";
-            draft.event_name = draft
-                .check(json::name(map.get("se_ac"), "se_ac"))
-                .map(Into::into);
+            draft.event_name = draft.check(json::name(map.get("se_ac"), "se_ac"));
             if draft.event_name.is_none() {
                 draft.refuse("structured event without an action (se_ac)");
             }
