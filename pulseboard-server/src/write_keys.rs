@@ -54,9 +54,10 @@ pub(crate) fn looks_like_write_key(token: &str) -> bool {
 /// Looks keys up with a short-lived cache and counts their use.
 pub struct WriteKeys {
     store: Arc<dyn EventStore>,
-    cache: Mutex<HashMap<String, (WriteKey, Instant)>>,
-    /// Hashes of keys the store did not know, with when it said so.
-    unknown: Mutex<HashMap<String, Instant>>,
+    /// Found keys by hash.
+    found: Recent<WriteKey>,
+    /// Hashes of keys the store did not know.
+    unknown: Recent<()>,
     uses: Mutex<HashMap<WriteKeyId, WriteKeyUse>>,
     lookups: Counter,
 }
@@ -66,8 +67,8 @@ impl WriteKeys {
     pub(crate) fn new(store: Arc<dyn EventStore>) -> Self {
         Self {
             store,
-            cache: Mutex::default(),
-            unknown: Mutex::default(),
+            found: Recent::default(),
+            unknown: Recent::default(),
             uses: Mutex::default(),
             lookups: Counter::default(),
         }
@@ -84,26 +85,24 @@ impl WriteKeys {
             return Ok(None);
         }
         let hashed = hash(key);
-        if let Some(found) = self.cached(&hashed) {
+        if let Some(found) = self.found.get(&hashed) {
             return Ok(Some(found));
         }
-        if self.known_unknown(&hashed) {
+        if self.unknown.get(&hashed).is_some() {
             return Ok(None);
         }
         self.lookups.inc_by(1);
         let found = self.store.find_write_key(&hashed).await?;
         match &found {
-            Some(found) => self.remember(hashed, found.clone()),
-            None => self.remember_unknown(hashed),
+            Some(found) => self.found.put(hashed, found.clone()),
+            None => self.unknown.put(hashed, ()),
         }
         Ok(found)
     }
 
     /// Forgets every cached key, so a revocation through this process holds at once here.
     pub(crate) fn forget_cached(&self) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.clear();
-        }
+        self.found.clear();
     }
 
     /// Counts `events` sent with `key` now.
@@ -157,37 +156,41 @@ impl WriteKeys {
             }
         }
     }
+}
 
-    fn cached(&self, hashed: &str) -> Option<WriteKey> {
-        let cache = self.cache.lock().ok()?;
-        let (key, found_at) = cache.get(hashed)?;
-        (found_at.elapsed() < KEY_CACHE_TTL).then(|| key.clone())
+/// Values remembered for [`KEY_CACHE_TTL`] each, at most [`KEY_CACHE_CAPACITY`] of them (the
+/// map is emptied when it would grow past that). A poisoned lock reads as empty.
+struct Recent<V> {
+    entries: Mutex<HashMap<String, (V, Instant)>>,
+}
+
+impl<V> Default for Recent<V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+impl<V: Clone> Recent<V> {
+    fn get(&self, key: &str) -> Option<V> {
+        let entries = self.entries.lock().ok()?;
+        let (value, at) = entries.get(key)?;
+        (at.elapsed() < KEY_CACHE_TTL).then(|| value.clone())
     }
 
-    fn known_unknown(&self, hashed: &str) -> bool {
-        let Ok(unknown) = self.unknown.lock() else {
-            return false;
-        };
-        unknown
-            .get(hashed)
-            .is_some_and(|told_at| told_at.elapsed() < KEY_CACHE_TTL)
-    }
-
-    fn remember_unknown(&self, hashed: String) {
-        if let Ok(mut unknown) = self.unknown.lock() {
-            if unknown.len() >= KEY_CACHE_CAPACITY {
-                unknown.clear();
+    fn put(&self, key: String, value: V) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= KEY_CACHE_CAPACITY {
+                entries.clear();
             }
-            unknown.insert(hashed, Instant::now());
+            entries.insert(key, (value, Instant::now()));
         }
     }
 
-    fn remember(&self, hashed: String, key: WriteKey) {
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= KEY_CACHE_CAPACITY {
-                cache.clear();
-            }
-            cache.insert(hashed, (key, Instant::now()));
+    fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
         }
     }
 }
